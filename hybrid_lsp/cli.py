@@ -1,0 +1,402 @@
+"""Command line: the language server, and the same pipeline without an editor.
+
+    hybrid-lsp [serve] [--tcp|--ws] [--host H] [--port P]
+    hybrid-lsp check FILE [--json]
+    hybrid-lsp search MESSAGE [--source S] [--code C] [--language L] [--json]
+    hybrid-lsp search --batch FILE.jsonl --json
+    hybrid-lsp kb import FILE.jsonl... | kb export [-o FILE] | kb stats | kb show ID | kb remove ID | kb rebuild
+    hybrid-lsp stats [--days N] [--json]
+    hybrid-lsp history [--days N] [--json]
+Every command takes --data-dir DIR (or HYBRID_LSP_DATA_DIR) and --no-starter (or HYBRID_LSP_NO_STARTER=1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import data_dir, load_settings
+from .edits import unified_diff
+from .knowledge import ImportFailed, read_jsonl, read_jsonl_file
+from .query import ErrorQuery, Span, code_window, language_for
+from .store import Store, StoreError
+
+
+def _parser() -> argparse.ArgumentParser:
+    def options(defaults: bool) -> argparse.ArgumentParser:
+        # Subcommands repeat the options without defaults, so a value given before the
+        # subcommand is not overwritten by the subcommand's default.
+        common = argparse.ArgumentParser(add_help=False, argument_default=None if defaults else argparse.SUPPRESS)
+        common.add_argument("--data-dir", help="knowledge base directory (default: the user data directory; env HYBRID_LSP_DATA_DIR)")
+        common.add_argument("--no-starter", action="store_true", help="do not load the shipped starter knowledge base")
+        common.add_argument("--log-level", help="logging level for stderr (default WARNING; env HYBRID_LSP_LOG)")
+        return common
+
+    common = options(defaults=False)
+    parser = argparse.ArgumentParser(prog="hybrid-lsp", parents=[options(defaults=True)], description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"hybrid-lsp {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", parents=[common], help="run the language server (default: stdio)")
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    mode.add_argument("--ws", action="store_true", help="listen on a WebSocket instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=2087)
+
+    check = sub.add_parser("check", parents=[common], help="lint FILE and propose a fix for each diagnostic")
+    check.add_argument("file", type=Path)
+    check.add_argument("--json", action="store_true", help="one JSON object per diagnostic")
+
+    search = sub.add_parser("search", parents=[common], help="look a message up in the knowledge base")
+    search.add_argument("message", nargs="?")
+    search.add_argument("--source", default="")
+    search.add_argument("--code", default="")
+    search.add_argument("--language", default="")
+    search.add_argument("--batch", type=Path, help="JSONL file of queries {qid?, message, source?, code?, language?}")
+    search.add_argument("--json", action="store_true")
+
+    kb = sub.add_parser("kb", parents=[common], help="manage the knowledge base")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_import = kb_sub.add_parser("import", parents=[common], help="import JSONL entries (all or nothing per file)")
+    kb_import.add_argument("files", type=Path, nargs="+")
+    kb_export = kb_sub.add_parser("export", parents=[common], help="write every entry as JSONL")
+    kb_export.add_argument("-o", "--output", type=Path)
+    kb_sub.add_parser("stats", parents=[common], help="entries per collection, source and language")
+    kb_show = kb_sub.add_parser("show", parents=[common], help="print one entry")
+    kb_show.add_argument("id")
+    kb_remove = kb_sub.add_parser("remove", parents=[common], help="delete one entry")
+    kb_remove.add_argument("id")
+    kb_sub.add_parser("rebuild", parents=[common], help="re-embed every entry with the current model")
+
+    for name, text in (("stats", "routing shares, accept rate and tokens"), ("history", "interactions and outcomes")):
+        cmd = sub.add_parser(name, parents=[common], help=text)
+        cmd.add_argument("--days", type=float)
+        cmd.add_argument("--json", action="store_true")
+    return parser
+
+
+def _starter(args: argparse.Namespace) -> bool:
+    return not (args.no_starter or os.environ.get("HYBRID_LSP_NO_STARTER") == "1")
+
+
+def _pipeline(args: argparse.Namespace):
+    from .pipeline import Pipeline
+
+    settings, errors = load_settings()
+    for error in errors:
+        print(f"hybrid-lsp: {error}", file=sys.stderr)
+    return Pipeline(data_dir(args.data_dir), settings, starter=_starter(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = args.log_level or os.environ.get("HYBRID_LSP_LOG", "WARNING")
+    logging.basicConfig(level=getattr(logging, str(level).upper(), logging.WARNING),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    command = args.command or "serve"
+    try:
+        if command == "serve":
+            from .server import serve
+
+            return serve(args, data_dir(args.data_dir), _starter(args))
+        if command == "check":
+            return asyncio.run(_check(args))
+        if command == "search":
+            return _search(args)
+        if command == "kb":
+            return _kb(args)
+        return _report(args, command)
+    except (StoreError, ImportFailed) as exc:
+        print(f"hybrid-lsp: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- check -------------------------------------------------------------------------------------
+
+def run_ruff(path: Path) -> list[dict[str, Any]]:
+    """Ruff's diagnostics for one file, as its JSON output gives them."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--output-format", "json", "--no-cache", "--exit-zero", str(path)],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"ruff failed on {path}: {result.stderr.strip()}")
+    return json.loads(result.stdout or "[]")
+
+
+def _ruff_queries(path: Path, text: str, context_lines: int) -> list[ErrorQuery]:
+    lines = text.split("\n")
+    items = run_ruff(path)
+    messages = [item.get("message", "") for item in items]
+    queries = []
+    for item in items:
+        start, end = item["location"], item.get("end_location") or item["location"]
+        span = Span(start["row"] - 1, start["column"] - 1, end["row"] - 1, end["column"] - 1)
+        queries.append(ErrorQuery(
+            message=item.get("message", ""), source="ruff", code=item.get("code") or "",
+            language="python", span=span, window=code_window(lines, span, context_lines),
+            related=tuple(m for m in messages if m != item.get("message"))[:5],
+        ))
+    return queries
+
+
+async def _check(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    if not path.is_file():
+        print(f"hybrid-lsp: {path}: no such file", file=sys.stderr)
+        return 2
+    if language_for(str(path)) != "python":
+        print(f"hybrid-lsp: {path}: `check` runs ruff, so it takes Python files (.py, .pyi); "
+              "in an editor, hybrid-lsp answers diagnostics of any language", file=sys.stderr)
+        return 2
+    text = path.read_text(encoding="utf-8", errors="replace")
+    pipeline = _pipeline(args)
+    try:
+        queries = _ruff_queries(path, text, pipeline.settings.context_lines)
+        if not queries and not args.json:
+            print(f"{path}: ruff reports no diagnostics")
+        for query in queries:
+            plan = await asyncio.to_thread(pipeline.plan, query, text, len(queries))
+            answer = await pipeline.solve(plan, text, str(path))
+            diff = unified_diff(text, answer.edit, str(path)) if answer.edit else ""
+            if args.json:
+                print(json.dumps({
+                    "file": str(path), "line": query.span.start_line + 1, "column": query.span.start_char + 1,
+                    "source": query.source, "code": query.code, "message": query.message,
+                    "fingerprint": query.fingerprint, "route": plan.route.to_dict(), "answered_by": answer.route,
+                    "matches": [m.to_json() for m in plan.matches[:3]], "explanation": answer.explanation,
+                    "diff": diff, "tokens": answer.tokens, "notes": answer.notes, "interaction": answer.interaction_id,
+                }))
+                continue
+            _print_answer(path, query, plan, answer, diff)
+    finally:
+        await pipeline.aclose()
+        pipeline.close()
+    return 0
+
+
+def _print_answer(path: Path, query: ErrorQuery, plan, answer, diff: str) -> None:
+    span = query.span
+    print(f"{path}:{span.start_line + 1}:{span.start_char + 1}: {query.code} {query.message}")
+    route = plan.route
+    print(f"  route: {route.target}  relevance {route.relevance:.2f}  complexity {route.complexity}  ({route.reason})")
+    if answer.route != route.target:
+        print(f"  answered by: {answer.route}")
+    if plan.best is not None:
+        print(f"  best match: {plan.best.entry.id} ({plan.best.via}, relevance {plan.best.relevance:.2f})")
+    cost = "0 tokens" if not answer.tokens else f"{answer.tokens} tokens, {answer.model}"
+    if diff:
+        print(f"  fix ({cost}):")
+        print("    " + diff.rstrip("\n").replace("\n", "\n    "))
+    else:
+        print(f"  no edit ({cost})")
+    print("  explanation: " + answer.explanation.replace("\n", "\n    "))
+    for note in answer.notes:
+        print(f"  note: {note}")
+    print()
+
+
+# -- search ------------------------------------------------------------------------------------
+
+def _search(args: argparse.Namespace) -> int:
+    if args.batch is None and not args.message:
+        print("hybrid-lsp: search needs a MESSAGE or --batch FILE", file=sys.stderr)
+        return 2
+    pipeline = _pipeline(args)
+    try:
+        if args.batch is not None:
+            return _search_batch(pipeline, args.batch)
+        result = _search_one(pipeline, {"message": args.message, "source": args.source, "code": args.code,
+                                        "language": args.language})
+        if args.json:
+            print(json.dumps(result))
+        else:
+            route = result["route"]
+            print(f"route: {route['target']} (relevance {route['relevance']:.2f}): {route['reason']}")
+            for match in result["matches"]:
+                print(f"  {match['score']:.3f}  {match['id']}  [{match['collection']}]  {match['title']}")
+    finally:
+        pipeline.close()
+    return 0
+
+
+def _search_one(pipeline, item: dict[str, Any]) -> dict[str, Any]:
+    query = ErrorQuery(message=item["message"], source=item.get("source") or "", code=item.get("code") or "",
+                       language=item.get("language") or language_for(None, None, item.get("source") or ""))
+    plan = pipeline.plan(query, "")
+    return {"query": query.message, "fingerprint": query.fingerprint,
+            "matches": [m.to_json() for m in plan.matches], "route": plan.route.to_dict()}
+
+
+def _search_batch(pipeline, path: Path) -> int:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"hybrid-lsp: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    items, problems = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("message"), str) or not item["message"].strip():
+                raise ValueError('each line needs a non-empty "message" string')
+            for name in ("source", "code", "language"):
+                if item.get(name) is not None and not isinstance(item[name], (str, int)):
+                    raise ValueError(f'"{name}" must be a string')
+        except (json.JSONDecodeError, ValueError) as exc:
+            problems.append(f"line {number}: {exc}")
+            continue
+        items.append(item)
+    if problems:
+        print(f"hybrid-lsp: {path}: " + "; ".join(problems[:20]), file=sys.stderr)
+        return 2
+    for item in items:
+        result = _search_one(pipeline, {**item, "code": str(item.get("code") or "")})
+        print(json.dumps({"qid": item.get("qid"), **result}))
+    return 0
+
+
+# -- kb ----------------------------------------------------------------------------------------
+
+def _kb(args: argparse.Namespace) -> int:
+    if args.kb_command == "rebuild":
+        return _rebuild(args)
+    pipeline = _pipeline(args)
+    knowledge = pipeline.knowledge
+    try:
+        if args.kb_command == "import":
+            batches = [(path, read_jsonl_file(path)) for path in args.files]
+            for path, entries in batches:
+                knowledge.add(entries)
+                print(f"{path}: imported {len(entries)} entries")
+        elif args.kb_command == "export":
+            out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
+            try:
+                for entry in knowledge.export():
+                    out.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+            finally:
+                if args.output:
+                    out.close()
+        elif args.kb_command == "stats":
+            print(json.dumps(_kb_stats(knowledge), indent=2))
+        elif args.kb_command == "show":
+            found = knowledge.get(args.id)
+            if found is None:
+                print(f"hybrid-lsp: no entry with id {args.id!r}", file=sys.stderr)
+                return 1
+            print(json.dumps(found[0].to_json(), indent=2, ensure_ascii=False))
+        elif args.kb_command == "remove":
+            if not knowledge.remove(args.id):
+                print(f"hybrid-lsp: no entry with id {args.id!r}", file=sys.stderr)
+                return 1
+            print(f"removed {args.id}")
+    finally:
+        pipeline.close()
+    return 0
+
+
+def _kb_stats(knowledge) -> dict[str, Any]:
+    by_source: dict[str, int] = {}
+    by_language: dict[str, int] = {}
+    for entry in knowledge.export():
+        by_source[entry.source or "-"] = by_source.get(entry.source or "-", 0) + 1
+        by_language[entry.language or "-"] = by_language.get(entry.language or "-", 0) + 1
+    return {"collections": knowledge.counts(), "sources": by_source, "languages": by_language}
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    """Export what can still be read, wipe the collections, and import it again with the current model."""
+    root = data_dir(args.data_dir)
+    backup = root / "rebuild-export.jsonl"
+    entries_text: list[str] = []
+    collections = root / "collections"
+    if collections.exists():
+        from .knowledge import parse_entry
+        import qdrant_edge as qe
+
+        for name in ("error-solutions", "skills-patterns", "best-practices"):
+            shard_path = collections / name
+            if not shard_path.exists():
+                continue
+            try:
+                shard = qe.EdgeShard.load(str(shard_path))
+            except Exception as exc:
+                print(f"hybrid-lsp: {name} cannot be read ({exc}); its entries are lost", file=sys.stderr)
+                continue
+            offset = None
+            while True:
+                records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=512, with_payload=True))
+                for record in records:
+                    try:
+                        entries_text.append(json.dumps(parse_entry(record.payload["entry"]).to_json()))
+                    except (KeyError, ValueError, TypeError):
+                        continue
+                if offset is None:
+                    break
+            shard.close()
+    backup.write_text("\n".join(entries_text) + ("\n" if entries_text else ""), encoding="utf-8")
+    Store.wipe(root)
+    pipeline = _pipeline(args)
+    try:
+        entries = read_jsonl(entries_text, str(backup))
+        pipeline.knowledge.add(entries)
+    finally:
+        pipeline.close()
+    print(f"rebuilt {root}: {len(entries)} entries re-embedded (a copy is in {backup}); "
+          "interaction history was kept")
+    return 0
+
+
+# -- stats and history -------------------------------------------------------------------------
+
+def _report(args: argparse.Namespace, command: str) -> int:
+    pipeline = _pipeline(args)
+    try:
+        if command == "stats":
+            stats = pipeline.history.stats(args.days)
+            if args.json:
+                print(json.dumps(stats))
+            else:
+                _print_stats(stats)
+        else:
+            items = pipeline.history.list(args.days)
+            for item in items:
+                if args.json:
+                    print(json.dumps(item.to_json()))
+                else:
+                    print(f"{item.timestamp}  {item.kind:<3}  {item.route:<6} {item.outcome:<9} "
+                          f"{item.prompt_tokens + item.completion_tokens:>6} tok  {item.query[:70]}")
+    finally:
+        pipeline.close()
+    return 0
+
+
+def _print_stats(stats: dict[str, Any]) -> None:
+    total = stats["interactions"]
+    print(f"interactions: {total} ({stats['fixes']} fixes, {stats['asks']} asks)")
+    for route, count in stats["routes"].items():
+        share = f"{count / total:.0%}" if total else "-"
+        print(f"  {route:<7} {count:>5}  {share}")
+    share = stats["share_without_remote"]
+    print(f"answered without the remote API: {share:.0%}" if share is not None else "answered without the remote API: -",
+          "(target 70%+)")
+    rate = stats["accept_rate"]
+    print(f"accept rate: {rate:.0%}" if rate is not None else "accept rate: - (no outcomes yet)")
+    print(f"tokens used: remote {stats['tokens']['remote']}, local {stats['tokens']['local']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

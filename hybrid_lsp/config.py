@@ -1,0 +1,216 @@
+"""Settings: typed dataclasses read from the user's config file, the environment and the editor.
+
+Keys may be camelCase (as editors send them) or snake_case (as in the TOML file). An invalid
+value never stops the server: the section falls back to its defaults and the problem is reported
+as a message that names the key and what was wrong.
+
+API keys and the remote endpoint come only from the environment, so that an opened repository
+cannot redirect code to another host or read a key out of its settings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import cattrs
+import platformdirs
+
+APP_NAME = "hybrid-lsp"
+COLLECTIONS = ("error-solutions", "skills-patterns", "best-practices")
+HISTORY = "interaction-history"
+
+Policy = Literal["default", "critical", "casual", "local-only", "remote-first"]
+
+
+@dataclass(slots=True)
+class LocalModel:
+    """The free local model: an OpenAI-compatible server (Lemonade, llama.cpp) or Ollama."""
+
+    enabled: bool = True
+    kind: Literal["openai", "ollama"] = "openai"
+    base_url: str = "http://localhost:8000/api/v1"
+    model: str = "Qwen2.5-Coder-7B-Instruct-GGUF"
+    timeout: float = 60.0
+    max_tokens: int = 800
+    temperature: float = 0.2
+
+
+@dataclass(slots=True)
+class RemoteModel:
+    """The paid remote model: Anthropic Messages. The key comes from ANTHROPIC_API_KEY."""
+
+    enabled: bool = True
+    model: str = "claude-sonnet-4-5"
+    timeout: float = 60.0
+    max_tokens: int = 1024
+    temperature: float = 0.2
+
+
+@dataclass(slots=True)
+class Routing:
+    """Where answers come from; see routing.py for what each policy means."""
+
+    policy: Policy = "default"
+    # A stored fix is served as is (0 tokens) from this calibrated relevance up.
+    known_threshold: float = 0.9
+    # Relevance given to an entry whose tool and rule code equal the diagnostic's.
+    exact_key_relevance: float = 0.97
+    # [relevance above, complexity below] pairs that send a query to the local model;
+    # empty means the policy's own rules.
+    local_rules: list[tuple[float, int]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Settings:
+    local: LocalModel = field(default_factory=LocalModel)
+    remote: RemoteModel = field(default_factory=RemoteModel)
+    routing: Routing = field(default_factory=Routing)
+    collections: list[str] = field(default_factory=lambda: list(COLLECTIONS))
+    context_lines: int = 8
+    max_contexts: int = 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _snake(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_CAMEL.sub("_", str(k)).lower(): _snake(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_snake(v) for v in value]
+    return value
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_settings(*layers: dict[str, Any] | None) -> tuple[Settings, list[str]]:
+    """Merge raw layers (later wins) into Settings; invalid sections fall back to defaults."""
+    raw: dict[str, Any] = {}
+    for layer in layers:
+        if layer is None:
+            continue
+        if not isinstance(layer, dict):
+            return Settings(), [f"settings must be an object, got {type(layer).__name__}; using defaults"]
+        raw = _merge(raw, _snake(layer))
+    errors: list[str] = []
+    known = {f.name: f for f in fields(Settings)}
+    for key in sorted(set(raw) - set(known)):
+        errors.append(f"hybridLsp.{key}: unknown setting, ignored")
+    values: dict[str, Any] = {}
+    for name in known:
+        if name not in raw:
+            continue
+        try:
+            values[name] = _converter.structure(raw[name], _TYPES[name])
+        except Exception as exc:  # cattrs raises a tree of errors; flatten it for the user
+            for line in cattrs.transform_error(exc, path=f"hybridLsp.{name}"):
+                errors.append(f"{line}; using the default for hybridLsp.{name}")
+    settings = Settings(**values)
+    errors.extend(_check_ranges(settings))
+    return settings, errors
+
+
+_TYPES: dict[str, Any] = {
+    "local": LocalModel, "remote": RemoteModel, "routing": Routing,
+    "collections": list[str], "context_lines": int, "max_contexts": int,
+}
+
+
+def _check_ranges(settings: Settings) -> list[str]:
+    """Values of the right type can still be meaningless; reset those with a message."""
+    errors = []
+    routing = settings.routing
+    for name in ("known_threshold", "exact_key_relevance"):
+        value = getattr(routing, name)
+        if not 0.0 <= value <= 1.0:
+            default = getattr(Routing(), name)
+            errors.append(f"hybridLsp.routing.{name} must be between 0 and 1, got {value}; using {default}")
+            setattr(routing, name, default)
+    for rule in routing.local_rules:
+        if not (0.0 <= rule[0] <= 1.0 and 1 <= rule[1] <= 11):
+            errors.append(f"hybridLsp.routing.local_rules entry {list(rule)} must be [relevance 0..1, complexity 1..11]; using the policy's rules")
+            routing.local_rules = []
+            break
+    for section in (settings.local, settings.remote):
+        if section.timeout <= 0 or section.max_tokens <= 0:
+            name = "local" if section is settings.local else "remote"
+            errors.append(f"hybridLsp.{name}: timeout and max_tokens must be positive; using defaults")
+            fresh = LocalModel() if name == "local" else RemoteModel()
+            section.timeout, section.max_tokens = fresh.timeout, fresh.max_tokens
+    if not 0 <= settings.context_lines <= 200:
+        errors.append(f"hybridLsp.context_lines must be 0..200, got {settings.context_lines}; using 8")
+        settings.context_lines = 8
+    unknown = [c for c in settings.collections if c not in COLLECTIONS]
+    if unknown:
+        errors.append(f"hybridLsp.collections: unknown collection(s) {unknown}; expected some of {list(COLLECTIONS)}")
+        settings.collections = [c for c in settings.collections if c in COLLECTIONS] or list(COLLECTIONS)
+    return errors
+
+
+def user_config_path() -> Path:
+    override = os.environ.get("HYBRID_LSP_CONFIG")
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def read_user_config(path: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The user-level TOML file; a broken file is reported and ignored, never fatal."""
+    path = path or user_config_path()
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh), []
+    except FileNotFoundError:
+        return {}, []
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        return {}, [f"{path}: cannot read the config file ({exc}); fix it or remove it. Using defaults."]
+
+
+def environment_layer() -> dict[str, Any]:
+    """Settings that may come from the environment (for scripts and CI)."""
+    layer: dict[str, Any] = {}
+    if url := os.environ.get("HYBRID_LSP_LOCAL_URL"):
+        layer.setdefault("local", {})["base_url"] = url
+    if model := os.environ.get("HYBRID_LSP_LOCAL_MODEL"):
+        layer.setdefault("local", {})["model"] = model
+    if kind := os.environ.get("HYBRID_LSP_LOCAL_KIND"):
+        layer.setdefault("local", {})["kind"] = kind
+    if policy := os.environ.get("HYBRID_LSP_POLICY"):
+        layer.setdefault("routing", {})["policy"] = policy
+    return layer
+
+
+def load_settings(editor: dict[str, Any] | None = None) -> tuple[Settings, list[str]]:
+    file_layer, errors = read_user_config()
+    settings, more = parse_settings(file_layer, environment_layer(), editor)
+    return settings, errors + more
+
+
+def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    chosen = override or os.environ.get("HYBRID_LSP_DATA_DIR")
+    return Path(chosen) if chosen else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def local_api_key() -> str | None:
+    return os.environ.get("HYBRID_LSP_LOCAL_API_KEY") or None
+
+
+def remote_api_key() -> str | None:
+    return os.environ.get("ANTHROPIC_API_KEY") or None

@@ -1,0 +1,73 @@
+"""Text to vectors, fully offline: a shipped static model2vec model (dense) and Qdrant's BM25 (sparse).
+
+Error messages are mostly fixed templates, so lexical BM25 does most of the matching and the dense
+vectors rescue rewordings. The model loads lazily (and can be warmed in the background) so the
+server answers its first request without waiting for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+import qdrant_edge as qe
+
+MODEL_DIR = Path(__file__).parent / "embedding_model"
+DENSE = "dense"
+SPARSE = "bm25"
+
+
+def _model_id(model_dir: Path) -> str:
+    """Identifies the model by its weights, so a store built with another model is detected."""
+    weights = model_dir / "model.safetensors"
+    digest = hashlib.sha256()
+    with weights.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"model2vec-{digest.hexdigest()[:12]}"
+
+
+class Embedder:
+    """Dense and sparse embeddings for queries and documents; thread-safe after loading."""
+
+    def __init__(self, model_dir: Path = MODEL_DIR) -> None:
+        self._model_dir = model_dir
+        self._model = None
+        self._lock = threading.Lock()
+        self._bm25 = qe.Bm25()
+        self._id: str | None = None
+
+    @property
+    def model_id(self) -> str:
+        if self._id is None:
+            self._id = _model_id(self._model_dir)
+        return self._id
+
+    def _load(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from model2vec import StaticModel
+
+                    self._model = StaticModel.from_pretrained(str(self._model_dir))
+        return self._model
+
+    def warm(self) -> None:
+        self._load()
+
+    @property
+    def dimensions(self) -> int:
+        return int(self._load().dim)
+
+    def dense(self, texts: list[str]) -> np.ndarray:
+        vectors = np.asarray(self._load().encode(texts, show_progress_bar=False), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1, norms)
+
+    def sparse_document(self, text: str) -> qe.SparseVector:
+        return self._bm25.embed_document(text)
+
+    def sparse_query(self, text: str) -> qe.SparseVector:
+        return self._bm25.embed_query(text)

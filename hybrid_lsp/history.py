@@ -1,0 +1,131 @@
+"""Every interaction and its outcome, in the `interaction-history` collection.
+
+An interaction is written when an answer is produced (outcome `offered`) and updated when the user
+accepts or rejects it. Each write is flushed before it is acknowledged, so an outcome the user saw
+recorded survives a crash. Statistics are computed from these records, never from constants.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import qdrant_edge as qe
+
+from .embedding import DENSE, SPARSE, Embedder
+from .store import Shard
+
+Outcome = Literal["offered", "accepted", "rejected", "undone", "validated", "failed", "ignored"]
+OUTCOMES: tuple[str, ...] = ("offered", "accepted", "rejected", "undone", "validated", "failed", "ignored")
+
+
+@dataclass(slots=True)
+class Interaction:
+    kind: Literal["fix", "ask"]
+    query: str
+    fingerprint: str
+    route: str
+    relevance: float
+    complexity: int
+    reason: str
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    source: str = ""
+    code: str = ""
+    language: str = ""
+    entry_ids: list[str] = field(default_factory=list)
+    explanation: str = ""
+    has_edit: bool = False
+    error: str = ""
+    redactions: int = 0
+    outcome: str = "offered"
+    reject_reason: str = ""
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    ts: float = field(default_factory=time.time)
+
+    @property
+    def timestamp(self) -> str:
+        return datetime.fromtimestamp(self.ts, UTC).isoformat(timespec="seconds")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timestamp"] = self.timestamp
+        return data
+
+
+class History:
+    def __init__(self, shard: Shard, embedder: Embedder) -> None:
+        self._shard = shard
+        self._embedder = embedder
+
+    def record(self, interaction: Interaction) -> str:
+        text = interaction.query[:2000]
+        vector = self._embedder.dense([text])[0].tolist()
+        payload = interaction.to_json()
+        self._shard.upsert([qe.Point(interaction.id, {DENSE: vector, SPARSE: self._embedder.sparse_document(text)}, payload)])
+        self._shard.flush()
+        return interaction.id
+
+    def get(self, interaction_id: str) -> Interaction | None:
+        try:
+            uuid.UUID(interaction_id)
+        except (ValueError, AttributeError, TypeError):
+            return None
+        records = self._shard.retrieve([interaction_id])
+        return _from_payload(records[0].payload) if records else None
+
+    def set_outcome(self, interaction_id: str, outcome: str, reason: str = "") -> Interaction:
+        """Idempotent: recording the same outcome twice changes nothing."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}; expected one of {list(OUTCOMES)}")
+        current = self.get(interaction_id)
+        if current is None:
+            raise KeyError(f"no interaction with id {interaction_id!r}")
+        if current.outcome == outcome and current.reject_reason == reason:
+            return current
+        self._shard.set_payload(interaction_id, {"outcome": outcome, "reject_reason": reason, "outcome_ts": time.time()})
+        self._shard.flush()
+        current.outcome, current.reject_reason = outcome, reason
+        return current
+
+    def list(self, days: float | None = None) -> list[Interaction]:
+        condition = None
+        if days is not None:
+            condition = qe.Filter(must=[qe.FieldCondition(key="ts", range=qe.RangeFloat(gte=time.time() - days * 86400))])
+        items = [_from_payload(record.payload) for record in self._shard.scroll(condition)]
+        items.sort(key=lambda i: i.ts)
+        return items
+
+    def stats(self, days: float | None = None) -> dict[str, Any]:
+        items = self.list(days)
+        fixes = [i for i in items if i.kind == "fix"]
+        routes = Counter(i.route for i in items)
+        total = len(items)
+        decided = [i for i in items if i.outcome in ("accepted", "validated", "rejected", "undone", "failed")]
+        accepted = [i for i in decided if i.outcome in ("accepted", "validated")]
+        local = [i for i in items if i.route == "local"]
+        remote_used = sum(i.prompt_tokens + i.completion_tokens for i in items if i.route == "remote")
+        local_used = sum(i.prompt_tokens + i.completion_tokens for i in local)
+        return {
+            "interactions": total,
+            "fixes": len(fixes),
+            "asks": total - len(fixes),
+            "routes": {name: routes.get(name, 0) for name in ("known", "local", "remote")},
+            "share_without_remote": round((total - routes.get("remote", 0)) / total, 4) if total else None,
+            "accept_rate": round(len(accepted) / len(decided), 4) if decided else None,
+            "outcomes": dict(Counter(i.outcome for i in items)),
+            "tokens": {"remote": remote_used, "local": local_used},
+            "average_local_relevance": round(sum(i.relevance for i in local) / len(local), 4) if local else None,
+            "targets": {"share_without_remote": 0.7, "average_local_relevance": 0.75},
+        }
+
+
+def _from_payload(payload: dict[str, Any]) -> Interaction:
+    names = Interaction.__dataclass_fields__
+    return Interaction(**{k: v for k, v in payload.items() if k in names})

@@ -1,0 +1,347 @@
+"""The knowledge base: known solutions, their JSONL import/export contract, and how they are found.
+
+Lookup order: the exact tool+rule key (e.g. "ruff:F401"), the exact fingerprint, then hybrid search
+(BM25 sparse + dense) over the configured collections. Every candidate gets a calibrated relevance
+(relevance.py) so that routing thresholds mean the same thing whatever the search path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from .config import COLLECTIONS
+from .embedding import DENSE, SPARSE, Embedder
+from .normalise import canonical_code, canonical_source, fingerprint, normalise
+from .relevance import Calibration, Features, combined, language_agreement, lexical_overlap, tokens
+from .store import Shard
+
+_NAMESPACE = uuid.UUID("5b0e7d34-8c0e-4d0c-9f8e-0f5c2b6a7e11")
+_FIELDS = ("id", "error", "solution", "title", "fix", "language", "source", "code", "tags", "collection", "edit")
+MAX_LINE_CHARS = 100_000
+MAX_FIELD_CHARS = 20_000
+
+
+class ImportFailed(ValueError):
+    """A JSONL file with malformed lines; nothing from it was imported."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.problems = problems
+        shown = problems[:20]
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(
+            f"{path}: {len(problems)} malformed line(s); nothing was imported. Fix them and import again:\n  "
+            + "\n  ".join(shown) + more
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEdit:
+    """A machine-applicable fix: a regex rewritten over the diagnostic's lines (see edits.from_pattern)."""
+
+    pattern: str
+    replacement: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    error: str
+    solution: str
+    title: str = ""
+    fix: str = ""
+    language: str = ""
+    source: str = ""
+    code: str = ""
+    tags: tuple[str, ...] = ()
+    collection: str = "error-solutions"
+    edit: StoredEdit | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.code}" if self.source and self.code else ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's shape; optional fields only when set."""
+        data: dict[str, Any] = {"id": self.id, "error": self.error, "solution": self.solution}
+        for name in ("title", "fix", "language", "source", "code"):
+            if value := getattr(self, name):
+                data[name] = value
+        if self.tags:
+            data["tags"] = list(self.tags)
+        if self.collection != "error-solutions":
+            data["collection"] = self.collection
+        if self.edit is not None:
+            data["edit"] = {"pattern": self.edit.pattern, "replacement": self.edit.replacement}
+        return data
+
+    def payload(self) -> dict[str, Any]:
+        norm = normalise(self.error)
+        return {
+            "entry": self.to_json(),
+            "entry_id": self.id,
+            "key": self.key,
+            "fingerprint": fingerprint(self.source, self.code, norm.text),
+            "normalised": norm.text,
+            "language": self.language,
+            "source": self.source,
+        }
+
+
+def point_id(entry_id: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, entry_id))
+
+
+def parse_entry(value: Any) -> Entry:
+    """One contract object to an Entry; raises ValueError naming the field that is wrong."""
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    unknown = sorted(set(value) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown}; allowed: {list(_FIELDS)}")
+    text: dict[str, str] = {}
+    for name in ("id", "error", "solution", "title", "fix", "language", "source", "code", "collection"):
+        raw = value.get(name)
+        if raw is None:
+            continue
+        if name == "code" and isinstance(raw, int) and not isinstance(raw, bool):
+            raw = str(raw)
+        if not isinstance(raw, str):
+            raise ValueError(f'"{name}" must be a string, got {type(raw).__name__}')
+        if len(raw) > MAX_FIELD_CHARS:
+            raise ValueError(f'"{name}" is {len(raw)} characters; the limit is {MAX_FIELD_CHARS}')
+        if "\x00" in raw:
+            raise ValueError(f'"{name}" contains a NUL character')
+        text[name] = raw
+    for name in ("id", "error", "solution"):
+        if not text.get(name, "").strip():
+            raise ValueError(f'"{name}" is required and must not be empty')
+    tags = value.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ValueError('"tags" must be a list of strings')
+    collection = text.get("collection", "error-solutions")
+    if collection not in COLLECTIONS:
+        raise ValueError(f'"collection" must be one of {list(COLLECTIONS)}, got {collection!r}')
+    edit = None
+    if (raw_edit := value.get("edit")) is not None:
+        if not (isinstance(raw_edit, dict) and isinstance(raw_edit.get("pattern"), str)
+                and isinstance(raw_edit.get("replacement"), str) and set(raw_edit) <= {"pattern", "replacement"}):
+            raise ValueError('"edit" must be {"pattern": "<regex>", "replacement": "<text>"}')
+        try:
+            re.compile(re.sub(r"\{id\d\}", "x", raw_edit["pattern"]))
+        except re.error as exc:
+            raise ValueError(f'"edit.pattern" is not a valid regular expression: {exc}') from None
+        edit = StoredEdit(raw_edit["pattern"], raw_edit["replacement"])
+    return Entry(
+        id=text["id"].strip(),
+        error=text["error"].strip(),
+        solution=text["solution"].strip(),
+        title=text.get("title", "").strip(),
+        fix=text.get("fix", ""),
+        language=text.get("language", "").strip().lower(),
+        source=canonical_source(text.get("source")),
+        code=canonical_code(text.get("code")),
+        tags=tuple(tags),
+        collection=collection,
+        edit=edit,
+    )
+
+
+def read_jsonl(lines: Iterable[str], name: str) -> list[Entry]:
+    """Parse a whole file first: one bad line rejects the file, with every problem and its line number."""
+    entries: list[Entry] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            problems.append(f"line {number}: {len(line)} characters; the limit is {MAX_LINE_CHARS}")
+            continue
+        try:
+            entry = parse_entry(json.loads(line))
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except ValueError as exc:
+            problems.append(f"line {number}: {exc}")
+            continue
+        if entry.id in seen:
+            problems.append(f"line {number}: id {entry.id!r} already used on line {seen[entry.id]}")
+            continue
+        seen[entry.id] = number
+        entries.append(entry)
+    if problems:
+        raise ImportFailed(name, problems)
+    return entries
+
+
+def read_jsonl_file(path: Path) -> list[Entry]:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return read_jsonl(fh, str(path))
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(str(path), [f"byte {exc.start}: not UTF-8 text"]) from None
+    except OSError as exc:
+        raise ImportFailed(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+
+
+@dataclass(slots=True)
+class Match:
+    entry: Entry
+    collection: str
+    relevance: float
+    features: Features
+    via: str  # "key", "fingerprint" or "search"
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.entry.id,
+            "score": round(self.relevance, 4),
+            "collection": self.collection,
+            "title": self.entry.title,
+            "source": self.entry.source,
+            "code": self.entry.code,
+        }
+
+
+class KnowledgeBase:
+    """Entries in their collections, over the embedded store's shards."""
+
+    def __init__(self, shards: dict[str, Shard], embedder: Embedder, calibration: Calibration,
+                 exact_key_relevance: float = 0.97) -> None:
+        self._shards = {name: shards[name] for name in COLLECTIONS if name in shards}
+        self._embedder = embedder
+        self._calibration = calibration
+        self.exact_key_relevance = exact_key_relevance
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add(self, entries: list[Entry], batch: int = 256) -> int:
+        """Insert or replace entries by id; an id moved to another collection leaves the old one."""
+        for start in range(0, len(entries), batch):
+            chunk = entries[start : start + batch]
+            dense = self._embedder.dense([normalise(e.error).text + " " + e.title for e in chunk])
+            by_collection: dict[str, list[qe.Point]] = {}
+            for entry, vector in zip(chunk, dense, strict=True):
+                payload = entry.payload()
+                point = qe.Point(
+                    point_id(entry.id),
+                    {DENSE: vector.tolist(), SPARSE: self._embedder.sparse_document(payload["normalised"] + " " + entry.title)},
+                    payload,
+                )
+                by_collection.setdefault(entry.collection, []).append(point)
+            for name, shard in self._shards.items():
+                moved = [point_id(e.id) for e in chunk if e.collection != name]
+                if moved:
+                    shard.delete(moved)
+                shard.upsert(by_collection.get(name, []))
+        for shard in self._shards.values():
+            shard.flush()
+        return len(entries)
+
+    def remove(self, entry_id: str) -> bool:
+        found = False
+        for shard in self._shards.values():
+            if shard.retrieve([point_id(entry_id)]):
+                shard.delete([point_id(entry_id)])
+                shard.flush()
+                found = True
+        return found
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, entry_id: str) -> tuple[Entry, str] | None:
+        for name, shard in self._shards.items():
+            records = shard.retrieve([point_id(entry_id)])
+            if records:
+                return parse_entry(records[0].payload["entry"]), name
+        return None
+
+    def export(self) -> Iterator[Entry]:
+        for shard in self._shards.values():
+            for record in shard.scroll():
+                yield parse_entry(record.payload["entry"])
+
+    def counts(self) -> dict[str, int]:
+        return {name: shard.count() for name, shard in self._shards.items()}
+
+    def search(
+        self,
+        message_text: str,
+        *,
+        key: str = "",
+        fingerprint_: str = "",
+        language: str = "",
+        collections: Iterable[str] = COLLECTIONS,
+        limit: int = 5,
+    ) -> list[Match]:
+        """Best matches first, each with a calibrated relevance; `message_text` is normalised."""
+        wanted = [c for c in collections if c in self._shards]
+        found: dict[str, Match] = {}
+        first = wanted[0] if wanted else None
+        if first is not None:
+            for field_name, value, via in (("key", key, "key"), ("fingerprint", fingerprint_, "fingerprint")):
+                if not value:
+                    continue
+                for record in self._shards[first].find(field_name, value, limit=3):
+                    entry = parse_entry(record.payload["entry"])
+                    if entry.id not in found:
+                        found[entry.id] = self._exact_match(entry, first, via, message_text, language)
+
+        query_vector = self._embedder.dense([message_text])[0]
+        sparse = self._embedder.sparse_query(message_text)
+        query_tokens = tokens(message_text)
+        candidates: list[Match] = []
+        for name in wanted:
+            shard = self._shards[name]
+            dense_hits, sparse_hits = shard.query_batch([
+                qe.QueryRequest(limit=10, query=qe.Query.Nearest(query_vector.tolist(), using=DENSE), with_payload=True),
+                qe.QueryRequest(limit=10, query=qe.Query.Nearest(sparse, using=SPARSE), with_payload=True),
+            ])
+            dense_score = {str(h.id): h.score for h in dense_hits}
+            sparse_score = {str(h.id): h.score for h in sparse_hits}
+            missing = [pid for pid in sparse_score if pid not in dense_score]
+            if missing:
+                for record in shard.retrieve(missing, with_vector=True):
+                    vector = np.asarray(record.vector[DENSE], dtype=np.float32)
+                    dense_score[str(record.id)] = float(vector @ query_vector / (np.linalg.norm(vector) or 1.0))
+            payloads = {str(h.id): h.payload for h in [*dense_hits, *sparse_hits]}
+            for pid, payload in payloads.items():
+                entry = parse_entry(payload["entry"])
+                if entry.id in found:
+                    continue
+                features = Features(
+                    dense=max(0.0, dense_score.get(pid, 0.0)),
+                    lexical=lexical_overlap(query_tokens, tokens(payload["normalised"])),
+                    language=language_agreement(language, entry.language),
+                )
+                candidates.append(Match(entry, name, 0.0, features, "search",
+                                        {"dense": dense_score.get(pid, 0.0), "bm25": sparse_score.get(pid, 0.0)}))
+        candidates.sort(key=lambda m: combined(m.features), reverse=True)
+        for index, match in enumerate(candidates):
+            runner_up = combined(candidates[index + 1].features) if index + 1 < len(candidates) else 0.0
+            margin = combined(match.features) - runner_up if index == 0 else 0.0
+            match.features = Features(match.features.dense, match.features.lexical, match.features.language, margin)
+            match.relevance = self._calibration.probability(match.features)
+        results = list(found.values()) + [m for m in candidates if m.entry.id not in found]
+        results.sort(key=lambda m: m.relevance, reverse=True)
+        return results[:limit]
+
+    def _exact_match(self, entry: Entry, collection: str, via: str, message_text: str, language: str) -> Match:
+        features = Features(
+            dense=1.0,
+            lexical=lexical_overlap(tokens(message_text), tokens(normalise(entry.error).text)),
+            language=language_agreement(language, entry.language),
+        )
+        relevance = 0.99 if via == "fingerprint" else self.exact_key_relevance
+        return Match(entry, collection, relevance, features, via)

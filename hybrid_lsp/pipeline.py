@@ -1,0 +1,359 @@
+"""The path every diagnostic takes, shared by the language server and `hybrid-lsp check`.
+
+plan():  fingerprint -> knowledge lookup -> calibrated relevance -> route. Milliseconds, no model.
+solve(): the stored fix, or a model call with the code window and the closest solutions, turned
+         into a validated edit; falls back local -> remote -> stored explanation on failure;
+         every answer is written to interaction-history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import edits, prompts
+from .backends import Anthropic, Backend, BackendError, Completion, Ollama, OpenAICompatible
+from .config import COLLECTIONS, HISTORY, Settings, local_api_key, remote_api_key
+from .embedding import Embedder
+from .history import History, Interaction
+from .knowledge import KnowledgeBase, Match, read_jsonl_file
+from .query import ErrorQuery
+from .redact import redact
+from .relevance import Calibration
+from .routing import Availability, Route, complexity, decide
+from .store import Store
+
+log = logging.getLogger(__name__)
+BACKEND_RETRY_SECONDS = 30.0
+# Below this calibrated relevance a stored solution is more likely wrong than right: not shown.
+SHOW_STORED_FROM = 0.5
+STARTER_DIR = Path(__file__).parent / "starter"
+
+
+@dataclass(slots=True)
+class Plan:
+    query: ErrorQuery
+    matches: list[Match]
+    route: Route
+    known_edit: edits.LineEdit | None = None
+    known_match: Match | None = None
+
+    @property
+    def best(self) -> Match | None:
+        return self.matches[0] if self.matches else None
+
+
+@dataclass(slots=True)
+class Answer:
+    route: str
+    explanation: str
+    edit: edits.LineEdit | None = None
+    interaction_id: str = ""
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    relevance: float = 0.0
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    title: str = ""
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def starter_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(STARTER_DIR.glob("*.jsonl")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class Pipeline:
+    def __init__(self, data_dir: Path, settings: Settings, *, starter: bool = True) -> None:
+        self.settings = settings
+        self.embedder = Embedder()
+        self.store = Store(data_dir, (*COLLECTIONS, HISTORY), self.embedder.model_id, self.embedder.dimensions)
+        self.knowledge = KnowledgeBase(self.store.shards, self.embedder, Calibration.load(),
+                                       settings.routing.exact_key_relevance)
+        self.history = History(self.store.shards[HISTORY], self.embedder)
+        self._backends: dict[str, Backend] = {}
+        self._answers: OrderedDict[str, Answer] = OrderedDict()
+        # route -> (monotonic time until which it is skipped, why): a dead backend costs no latency.
+        self._down: dict[str, tuple[float, str]] = {}
+        if starter:
+            self.load_starter()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def load_starter(self) -> int:
+        """Import the shipped starter entries once per starter version; user entries are kept."""
+        digest = starter_digest()
+        if self.store.read_meta().get("starter") == digest:
+            return 0
+        entries = [entry for path in sorted(STARTER_DIR.glob("*.jsonl")) for entry in read_jsonl_file(path)]
+        self.knowledge.add(entries)
+        self.store.update_meta(starter=digest)
+        return len(entries)
+
+    def configure(self, settings: Settings) -> None:
+        self.settings = settings
+        self.knowledge.exact_key_relevance = settings.routing.exact_key_relevance
+        old, self._backends = self._backends, {}
+        for backend in old.values():
+            asyncio.ensure_future(backend.aclose()) if _loop_running() else None
+
+    def availability(self) -> Availability:
+        local, remote = self.settings.local, self.settings.remote
+        local_reason = "" if local.enabled else "hybridLsp.local.enabled is false"
+        if not remote.enabled:
+            remote_reason = "hybridLsp.remote.enabled is false"
+        elif self.settings.routing.policy == "local-only":
+            remote_reason = "policy is local-only"
+        elif not remote_api_key():
+            remote_reason = "ANTHROPIC_API_KEY is not set"
+        else:
+            remote_reason = ""
+        now = time.monotonic()
+        for route, (until, why) in list(self._down.items()):
+            if now >= until:
+                del self._down[route]
+            elif route == "local" and not local_reason:
+                local_reason = f"{why} (retrying in {until - now:.0f} s)"
+            elif route == "remote" and not remote_reason:
+                remote_reason = f"{why} (retrying in {until - now:.0f} s)"
+        return Availability(not local_reason, not remote_reason, local_reason, remote_reason)
+
+    def backend(self, route: str) -> Backend:
+        if route not in self._backends:
+            if route == "local":
+                local = self.settings.local
+                self._backends[route] = Ollama(local) if local.kind == "ollama" else OpenAICompatible(local, local_api_key())
+            else:
+                self._backends[route] = Anthropic(self.settings.remote, remote_api_key() or "")
+        return self._backends[route]
+
+    async def aclose(self) -> None:
+        for backend in self._backends.values():
+            await backend.aclose()
+        self._backends.clear()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- planning: fast, no model ------------------------------------------------------------
+
+    def plan(self, query: ErrorQuery, text: str, diagnostics_in_document: int = 1) -> Plan:
+        matches = self.knowledge.search(
+            query.search_text(),
+            key=query.key,
+            fingerprint_=query.fingerprint,
+            language=query.language,
+            collections=self.settings.collections,
+            limit=max(5, self.settings.max_contexts),
+        )
+        known_edit, known_match = self._known_edit(query, text, matches)
+        best = matches[0].relevance if matches else 0.0
+        relevance = known_match.relevance if known_match else best
+        route = decide(
+            relevance,
+            complexity(query, diagnostics_in_document),
+            self.settings.routing,
+            self.availability(),
+            known_edit=known_edit is not None,
+            has_match=bool(matches),
+        )
+        return Plan(query, matches, route, known_edit, known_match)
+
+    def _known_edit(self, query: ErrorQuery, text: str, matches: list[Match]) -> tuple[edits.LineEdit | None, Match | None]:
+        if query.span is None:
+            return None, None
+        first = query.span.start_line
+        last = query.span.end_line
+        if last > first and query.span.end_char == 0:
+            last -= 1
+        for match in matches:
+            stored = match.entry.edit
+            if stored is None or match.relevance < self.settings.routing.known_threshold:
+                continue
+            try:
+                return edits.from_pattern(text, first, last, stored.pattern, stored.replacement,
+                                          query.normalised.identifiers), match
+            except edits.EditError:
+                continue
+        return None, None
+
+    # -- solving: may call a model -------------------------------------------------------------
+
+    async def solve(self, plan: Plan, text: str, path: str) -> Answer:
+        started = time.perf_counter()
+        query, route = plan.query, plan.route
+        if route.target == "known" and plan.known_edit is not None and plan.known_match is not None:
+            entry = plan.known_match.entry
+            answer = Answer("known", entry.solution, plan.known_edit, relevance=route.relevance,
+                            reason=route.reason, title=entry.title)
+        elif not route.can_fix:
+            answer = self._stored_explanation(plan, [route.reason])
+        else:
+            answer = await self._ask_models(plan, text, path)
+        answer.interaction_id = self.history.record(Interaction(
+            kind="fix", query=query.message, fingerprint=query.fingerprint, route=answer.route,
+            relevance=route.relevance, complexity=route.complexity, reason=answer.reason or route.reason,
+            model=answer.model, prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2), source=query.source, code=query.code,
+            language=query.language, entry_ids=[m.entry.id for m in plan.matches[:3]],
+            explanation=answer.explanation, has_edit=answer.edit is not None, error="; ".join(answer.notes),
+        ))
+        self._remember(query.fingerprint, answer)
+        return answer
+
+    def _stored_explanation(self, plan: Plan, notes: list[str]) -> Answer:
+        best = plan.best
+        if best is None or best.relevance < SHOW_STORED_FROM:
+            if best is not None:
+                notes = [*notes, f"closest stored solution {best.entry.id!r} has relevance {best.relevance:.2f}, too low to show"]
+            return Answer(plan.route.target, "No stored solution matches this diagnostic and no model could be asked.",
+                          relevance=plan.route.relevance, reason=plan.route.reason, notes=notes)
+        text = best.entry.solution
+        if best.entry.fix:
+            text += "\n\nExample:\n" + best.entry.fix
+        if best.relevance < self.settings.routing.known_threshold:
+            text = f"(closest stored solution, relevance {best.relevance:.2f}: it may not apply)\n{text}"
+        return Answer("known", text, relevance=best.relevance, reason=plan.route.reason, notes=notes,
+                      title=best.entry.title)
+
+    def _contexts(self, plan: Plan, route: str) -> list[prompts.Context]:
+        # The remote route only gets context that is likely to help (reference design: > 0.7).
+        floor = 0.7 if route == "remote" else 0.3
+        return [
+            prompts.Context(m.entry.title, m.entry.error, m.entry.solution, m.entry.fix, m.relevance)
+            for m in plan.matches[: self.settings.max_contexts] if m.relevance >= floor
+        ]
+
+    async def _ask_models(self, plan: Plan, text: str, path: str) -> Answer:
+        availability = self.availability()
+        order = [plan.route.target]
+        other = "remote" if plan.route.target == "local" else "local"
+        if (other == "remote" and availability.remote) or (other == "local" and availability.local):
+            order.append(other)
+        notes: list[str] = []
+        for target in order:
+            try:
+                return await self._ask_one(plan, text, path, target, notes)
+            except BackendError as exc:
+                notes.append(str(exc))
+                self._backend_failed(target, exc)
+        return self._stored_explanation(plan, notes)
+
+    def _backend_failed(self, route: str, exc: BackendError) -> None:
+        log.info("%s route failed: %s", route, exc)
+        if exc.unreachable:
+            self._down[route] = (time.monotonic() + BACKEND_RETRY_SECONDS, str(exc))
+
+    async def _ask_one(self, plan: Plan, text: str, path: str, target: str, notes: list[str]) -> Answer:
+        query = plan.query
+        backend = self.backend(target)
+        prompt = prompts.fix_prompt(query, self._contexts(plan, target), path)
+        redactions = 0
+        if target == "remote":
+            cleaned = redact(prompt)
+            prompt, redactions = cleaned.text, cleaned.total
+            if cleaned.total:
+                log.info("redacted %s before the remote call", cleaned.counts)
+        completion = await backend.complete(prompts.SYSTEM, prompt)
+        usage = [completion]
+        window = query.window
+        first, size = (window.first_line, len(window.lines)) if window else (0, 0)
+        try:
+            fix = prompts.parse_fix(completion.text, first, size)
+        except prompts.FixFormatError as exc:
+            retry = f"{prompt}\n\nYour previous answer could not be used: {exc}. Reply with the JSON object only."
+            completion = await backend.complete(prompts.SYSTEM, retry)
+            usage.append(completion)
+            try:
+                fix = prompts.parse_fix(completion.text, first, size)
+            except prompts.FixFormatError as again:
+                notes.append(f"the {target} model's answer was not a usable fix ({again})")
+                fix = prompts.ProposedFix(completion.text.strip()[:2000], None)
+        edit = fix.edit
+        if edit is not None:
+            try:
+                edit.check(len(edits.split_lines(text)))
+            except edits.EditError as exc:
+                notes.append(str(exc))
+                edit = None
+        reason = plan.route.reason if target == plan.route.target else f"fell back to the {target} model"
+        if redactions:
+            notes.append(f"{redactions} secret(s) redacted before sending")
+        return Answer(target, fix.explanation, edit, model=completion.model,
+                      prompt_tokens=sum(c.prompt_tokens for c in usage),
+                      completion_tokens=sum(c.completion_tokens for c in usage),
+                      relevance=plan.route.relevance, reason=reason, notes=notes)
+
+    async def ask(self, question: str, code: str | None) -> Answer:
+        """A free-form question, routed by how close the knowledge base gets to it."""
+        started = time.perf_counter()
+        query = ErrorQuery(message=question)
+        plan = self.plan(query, "")
+        contexts = [
+            prompts.Context(m.entry.title, m.entry.error, m.entry.solution, m.entry.fix, m.relevance)
+            for m in plan.matches[: self.settings.max_contexts] if m.relevance >= 0.3
+        ]
+        prompt = prompts.ask_prompt(question, code, contexts)
+        notes: list[str] = []
+        answer: Answer | None = None
+        availability = self.availability()
+        order = [plan.route.target] if plan.route.target in ("local", "remote") else []
+        for extra in ("local", "remote"):
+            if extra not in order and getattr(availability, extra):
+                order.append(extra)
+        for target in order:
+            if not getattr(availability, target):
+                continue
+            sent = redact(prompt).text if target == "remote" else prompt
+            try:
+                completion: Completion = await self.backend(target).complete(prompts.ASK_SYSTEM, sent)
+            except BackendError as exc:
+                notes.append(str(exc))
+                self._backend_failed(target, exc)
+                continue
+            answer = Answer(target, completion.text.strip(), model=completion.model,
+                            prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+                            relevance=plan.route.relevance, reason=plan.route.reason, notes=notes)
+            break
+        if answer is None:
+            answer = self._stored_explanation(plan, notes or [plan.route.reason])
+        answer.interaction_id = self.history.record(Interaction(
+            kind="ask", query=question, fingerprint=query.fingerprint, route=answer.route,
+            relevance=plan.route.relevance, complexity=plan.route.complexity, reason=answer.reason,
+            model=answer.model, prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            entry_ids=[m.entry.id for m in plan.matches[:3]], explanation=answer.explanation,
+            error="; ".join(answer.notes),
+        ))
+        return answer
+
+    # -- answers remembered for hover ----------------------------------------------------------
+
+    def _remember(self, fingerprint: str, answer: Answer) -> None:
+        self._answers[fingerprint] = answer
+        self._answers.move_to_end(fingerprint)
+        while len(self._answers) > 512:
+            self._answers.popitem(last=False)
+
+    def last_answer(self, fingerprint: str) -> Answer | None:
+        return self._answers.get(fingerprint)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False

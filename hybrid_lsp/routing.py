@@ -1,0 +1,120 @@
+"""Where an answer comes from: a stored fix, the local model, or the remote API.
+
+The decision tree is the reference design's: a close, simple match goes to the free local model,
+a weak or complex one to the remote API; on top of it a stored fix that applies as is costs
+nothing at all. Thresholds live in settings; the relevance fed in is calibrated (see
+relevance.py), never a raw fused score. Pure: no I/O, no network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .config import Routing
+from .query import ErrorQuery
+
+Target = Literal["known", "local", "remote"]
+
+# [relevance above, complexity below] -> local model. The reference design's should_use_local.
+POLICY_RULES: dict[str, tuple[tuple[float, int], ...]] = {
+    "default": ((0.85, 6), (0.8, 4), (0.7, 3)),
+    "critical": ((0.95, 4),),
+    "casual": ((0.65, 7),),
+    "local-only": ((0.0, 11),),
+    "remote-first": (),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """Which model backends are configured (not whether they answer right now)."""
+
+    local: bool
+    remote: bool
+    local_reason: str = ""
+    remote_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    target: Target
+    relevance: float
+    complexity: int
+    reason: str
+    # False when no backend can produce a fix and only the stored explanation is left.
+    can_fix: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "relevance": round(self.relevance, 4),
+            "complexity": self.complexity,
+            "reason": self.reason,
+        }
+
+
+def complexity(query: ErrorQuery, diagnostics_in_document: int = 1) -> int:
+    """Estimate on the reference 1-10 scale from measurable features of the diagnostic.
+
+    Starts at 2 (one diagnostic, one line); grows with the lines the error spans, with how crowded
+    the document is with errors, with a long or multi-line message, and for type and borrow errors
+    whose fix often lies away from the reported line.
+    """
+    score = 2
+    span_lines = 1
+    if query.span is not None:
+        span_lines = query.span.end_line - query.span.start_line + 1
+    score += 1 if span_lines > 1 else 0
+    score += 1 if span_lines > 5 else 0
+    score += 1 if diagnostics_in_document > 3 else 0
+    score += 1 if diagnostics_in_document > 10 else 0
+    if len(query.message) > 160 or "\n" in query.message.strip():
+        score += 1
+    text = query.normalised.text.lower()
+    if any(word in text for word in ("type", "lifetime", "borrow", "generic", "trait", "overload", "incompatible")):
+        score += 2
+    if query.related:
+        score += 1
+    return max(1, min(10, score))
+
+
+def should_use_local(relevance: float, complexity_score: int, rules: tuple[tuple[float, int], ...]) -> bool:
+    return any(relevance > above and complexity_score < below for above, below in rules)
+
+
+def decide(
+    relevance: float,
+    complexity_score: int,
+    settings: Routing,
+    availability: Availability,
+    *,
+    known_edit: bool,
+    has_match: bool,
+) -> Route:
+    """The decision tree, with a one-line reason the user can read in hover and `search --json`."""
+    policy = settings.policy
+    rules = tuple(settings.local_rules) or POLICY_RULES[policy]
+    remote_allowed = policy != "local-only" and availability.remote
+    rel = f"relevance {relevance:.2f}"
+
+    if has_match and relevance >= settings.known_threshold and known_edit:
+        return Route("known", relevance, complexity_score, f"{rel} >= {settings.known_threshold:.2f} and a stored fix applies")
+
+    wants_local = policy == "local-only" or should_use_local(relevance, complexity_score, rules)
+    if wants_local and availability.local:
+        return Route("local", relevance, complexity_score, f"{rel}, complexity {complexity_score}: simple enough for the local model")
+    if wants_local and remote_allowed:
+        return Route("remote", relevance, complexity_score, f"local model unavailable ({availability.local_reason}); using the remote API")
+    if not wants_local and remote_allowed:
+        why = "remote-first policy" if policy == "remote-first" else f"{rel}, complexity {complexity_score}: needs the remote model"
+        return Route("remote", relevance, complexity_score, why)
+    if availability.local:
+        why = "local-only policy" if policy == "local-only" else f"remote API unavailable ({availability.remote_reason})"
+        return Route("local", relevance, complexity_score, f"{why}; using the local model")
+    # No model can be reached: a close stored solution is still worth showing as an explanation.
+    missing = "; ".join(r for r in (availability.local_reason, availability.remote_reason) if r)
+    if has_match and relevance >= settings.known_threshold:
+        return Route("known", relevance, complexity_score, f"{rel}; stored solution (no model configured: {missing})", can_fix=known_edit)
+    target: Target = "local" if policy == "local-only" else "remote"
+    return Route(target, relevance, complexity_score, f"{rel}; no model available: {missing}", can_fix=False)

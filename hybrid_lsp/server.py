@@ -1,0 +1,466 @@
+"""The language server: thin LSP handlers around the pipeline.
+
+codeAction answers from the knowledge base in milliseconds and never calls a model; the model
+call happens in codeAction/resolve (or in the hybridLsp.applyFix command for clients that cannot
+resolve edits), with work-done progress and cancellation. Diagnostics arrive in code action
+contexts and through the `hybridLsp/diagnostics` notification, kept per document for hover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from . import __version__
+from .config import Settings, load_settings
+from .edits import LineEdit, lsp_range
+from .pipeline import Answer, Pipeline, Plan
+from .query import ErrorQuery, Span, code_window, language_for
+from .store import StoreError
+
+log = logging.getLogger(__name__)
+
+DIAGNOSTICS_NOTIFICATION = "hybridLsp/diagnostics"
+CMD_ASK = "hybridLsp.ask"
+CMD_ACCEPT = "hybridLsp.accept"
+CMD_REJECT = "hybridLsp.reject"
+CMD_STATS = "hybridLsp.stats"
+CMD_APPLY = "hybridLsp.applyFix"
+CMD_EXPLAIN = "hybridLsp.explain"
+MAX_ACTIONS = 8
+
+
+class HybridServer(LanguageServer):
+    def __init__(self, data_dir: Path, starter: bool) -> None:
+        super().__init__("hybrid-lsp", __version__)
+        self.data_dir = data_dir
+        self.starter = starter
+        self.pipeline: Pipeline | None = None
+        self.unavailable = ""  # why the knowledge base could not be opened
+        self.diagnostics: dict[str, list[types.Diagnostic]] = {}
+        self.editor_settings: dict[str, Any] | None = None
+        self.resolves_edit = False
+
+    # -- helpers used by the handlers ------------------------------------------------------------
+
+    def require_pipeline(self) -> Pipeline:
+        if self.pipeline is None:
+            raise JsonRpcInvalidParams(f"hybrid-lsp has no knowledge base: {self.unavailable}")
+        return self.pipeline
+
+    def apply_settings(self, editor: dict[str, Any] | None) -> None:
+        settings, errors = load_settings(editor)
+        if self.pipeline is not None:
+            self.pipeline.configure(settings)
+        for error in errors:
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"hybrid-lsp: {error}"))
+            log.warning("settings: %s", error)
+
+    def remember_diagnostics(self, uri: str, diagnostics: list[types.Diagnostic], replace: bool) -> None:
+        if replace:
+            self.diagnostics[uri] = list(diagnostics)
+            return
+        known = self.diagnostics.setdefault(uri, [])
+        for diagnostic in diagnostics:
+            if diagnostic not in known:
+                known.append(diagnostic)
+        del known[:-200]
+
+    def query_for(self, uri: str, diagnostic: types.Diagnostic, text: str, language_id: str | None,
+                  others: list[types.Diagnostic]) -> ErrorQuery:
+        lines = text.split("\n")
+        r = diagnostic.range
+        span = Span(r.start.line, r.start.character, r.end.line, r.end.character)
+        settings = self.pipeline.settings if self.pipeline else Settings()
+        source = diagnostic.source or ""
+        return ErrorQuery(
+            message=diagnostic.message,
+            source=source,
+            code=diagnostic.code if diagnostic.code is not None else "",
+            severity=int(diagnostic.severity or 1),
+            language=language_for(uri, language_id, source),
+            span=span,
+            window=code_window(lines, span, settings.context_lines),
+            related=tuple(d.message for d in others if d is not diagnostic)[:5],
+        )
+
+    def workspace_edit(self, uri: str, version: int | None, text: str, edit: LineEdit, codec) -> types.WorkspaceEdit:
+        (sl, sc), (el, ec), new_text = lsp_range(text, edit)
+        lines = text.split("\n")
+        # Characters count in the client's position encoding (UTF-16 unless negotiated otherwise).
+        sc = codec.client_num_units(lines[sl][:sc]) if sc else 0
+        ec = codec.client_num_units(lines[el][:ec]) if ec else 0
+        text_edit = types.TextEdit(types.Range(types.Position(sl, sc), types.Position(el, ec)), new_text)
+        if _supports(self, "workspace.workspace_edit.document_changes"):
+            return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
+                types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version), [text_edit])])
+        return types.WorkspaceEdit(changes={uri: [text_edit]})
+
+    @asynccontextmanager
+    async def progress(self, title: str):
+        """Work-done progress when the client supports it; its cancel button cancels the work."""
+        if not _supports(self, "window.work_done_progress"):
+            yield lambda message: None
+            return
+        token = str(uuid.uuid4())
+        task = asyncio.current_task()
+        try:
+            await self.work_done_progress.create_async(token)
+        except Exception:  # a client may refuse; the work goes on without a progress bar
+            yield lambda message: None
+            return
+        cancel = self.work_done_progress.tokens.get(token)
+        if cancel is not None and task is not None:
+            cancel.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)
+        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True))
+        try:
+            yield lambda message: self.work_done_progress.report(token, types.WorkDoneProgressReport(message=message))
+        finally:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd())
+            self.work_done_progress.tokens.pop(token, None)
+
+
+def _supports(ls: LanguageServer, path: str) -> bool:
+    value: Any = ls.client_capabilities
+    for part in path.split("."):
+        value = getattr(value, part, None)
+        if value is None:
+            return False
+    return bool(value)
+
+
+def _plain(value: Any) -> Any:
+    """Custom notifications arrive as namedtuples; turn them back into JSON-like values."""
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _overlaps(a: types.Range, b: types.Range) -> bool:
+    return (a.start.line, a.start.character) <= (b.end.line, b.end.character) and \
+           (b.start.line, b.start.character) <= (a.end.line, a.end.character)
+
+
+def _title(plan: Plan, pipeline: Pipeline) -> str:
+    route = plan.route
+    if route.target == "known" and plan.known_match is not None and plan.known_edit is not None:
+        return f"Hybrid: {plan.known_match.entry.title or 'Apply known fix'} (known fix, 0 tokens)"
+    if not route.can_fix:
+        best = plan.best
+        return f"Hybrid: Explain: {best.entry.title if best else 'no model available'} (stored solution)"
+    if route.target == "local":
+        return f"Hybrid: Fix with local model ({pipeline.settings.local.model})"
+    return f"Hybrid: Fix with Claude ({pipeline.settings.remote.model})"
+
+
+def _hover_text(query: ErrorQuery, plan: Plan, answer: Answer | None) -> str:
+    tool = f"{query.source} {query.code}".strip()
+    head = f"**hybrid-lsp**" + (f" · `{tool}`" if tool else "")
+    if answer is not None:
+        body = answer.explanation
+        footer = (f"route: {answer.route} · relevance {answer.relevance:.2f} · "
+                  f"{answer.tokens} tokens" + (f" · {answer.model}" if answer.model else ""))
+    elif plan.best is not None:
+        best = plan.best
+        body = (f"**{best.entry.title}**\n\n" if best.entry.title else "") + best.entry.solution
+        if best.entry.fix:
+            body += f"\n\n```{best.entry.language}\n{best.entry.fix}\n```"
+        footer = f"stored solution `{best.entry.id}` · relevance {best.relevance:.2f} · 0 tokens"
+    else:
+        body = "No stored solution matches; use the quick fix to ask a model."
+        footer = ""
+    footer += f"\n\nroute: {plan.route.target} — {plan.route.reason}"
+    return f"{head}\n\n{body}\n\n---\n{footer}"
+
+
+def build(data_dir: Path, starter: bool) -> HybridServer:
+    server = HybridServer(data_dir, starter)
+
+    @server.feature(types.INITIALIZE)
+    async def initialize(ls: HybridServer, params: types.InitializeParams) -> None:
+        caps = params.capabilities
+        resolve = getattr(getattr(getattr(caps.text_document, "code_action", None), "resolve_support", None), "properties", None)
+        ls.resolves_edit = bool(resolve and "edit" in resolve)
+        options = params.initialization_options
+        if isinstance(options, dict) and isinstance(options.get("hybridLsp"), dict):
+            options = options["hybridLsp"]
+        ls.editor_settings = options if isinstance(options, dict) else None
+        settings, errors = load_settings(ls.editor_settings)
+        try:
+            ls.pipeline = await asyncio.to_thread(Pipeline, ls.data_dir, settings, starter=ls.starter)
+        except StoreError as exc:
+            ls.unavailable = str(exc)
+        ls._pending_messages = errors
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: HybridServer, params: types.InitializedParams) -> None:
+        if ls.unavailable:
+            ls.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"hybrid-lsp: {ls.unavailable}"))
+        for error in getattr(ls, "_pending_messages", []):
+            ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"hybrid-lsp: {error}"))
+        if _supports(ls, "workspace.configuration"):
+            await _pull_configuration(ls)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: HybridServer, params: types.DidChangeConfigurationParams) -> None:
+        if _supports(ls, "workspace.configuration"):
+            await _pull_configuration(ls)
+            return
+        settings = params.settings
+        if isinstance(settings, dict) and isinstance(settings.get("hybridLsp"), dict):
+            ls.apply_settings(settings["hybridLsp"])
+
+    @server.feature(DIAGNOSTICS_NOTIFICATION)
+    async def diagnostics(ls: HybridServer, params: Any) -> None:
+        raw = _plain(params)
+        if not isinstance(raw, dict) or not isinstance(raw.get("uri"), str) or not isinstance(raw.get("diagnostics"), list):
+            log.warning("%s: expected {uri, version?, diagnostics: Diagnostic[]}; ignored", DIAGNOSTICS_NOTIFICATION)
+            return
+        kept, dropped = [], 0
+        for item in raw["diagnostics"]:
+            try:
+                kept.append(ls.protocol._converter.structure(item, types.Diagnostic))
+            except Exception:
+                dropped += 1
+        if dropped:
+            log.warning("%s: %d malformed diagnostic(s) for %s ignored", DIAGNOSTICS_NOTIFICATION, dropped, raw["uri"])
+        ls.remember_diagnostics(raw["uri"], kept, replace=True)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    async def did_close(ls: HybridServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.diagnostics.pop(params.text_document.uri, None)
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix], resolve_provider=True),
+    )
+    async def code_action(ls: HybridServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        if ls.pipeline is None:
+            return None
+        uri = params.text_document.uri
+        ls.remember_diagnostics(uri, list(params.context.diagnostics), replace=False)
+        wanted = [d for d in ls.diagnostics.get(uri, []) if _overlaps(d.range, params.range)]
+        if not wanted:
+            return None
+        document = ls.workspace.get_text_document(uri)
+        text, version = document.source, document.version
+        everything = ls.diagnostics.get(uri, [])
+        queries = [ls.query_for(uri, d, text, document.language_id, everything) for d in wanted[:MAX_ACTIONS]]
+        pipeline = ls.pipeline
+        plans = await asyncio.to_thread(lambda: [pipeline.plan(q, text, len(everything)) for q in queries])
+        actions = []
+        for diagnostic, plan in zip(wanted, plans):
+            data = {"uri": uri, "version": version,
+                    "diagnostic": ls.protocol._converter.unstructure(diagnostic)}
+            action = types.CodeAction(title=_title(plan, pipeline), kind=types.CodeActionKind.QuickFix,
+                                      diagnostics=[diagnostic], data=data)
+            if not ls.resolves_edit:
+                action.command = types.Command(action.title, CMD_APPLY, [data])
+            actions.append(action)
+        return actions
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve(ls: HybridServer, action: types.CodeAction) -> types.CodeAction:
+        pipeline = ls.require_pipeline()
+        uri, diagnostic = _action_data(ls, action.data)
+        answer, document = await _solve(ls, pipeline, uri, diagnostic)
+        if answer.edit is not None:
+            action.edit = ls.workspace_edit(uri, document.version, document.source, answer.edit, document.position_codec)
+            action.command = types.Command("Record that the fix was applied", CMD_ACCEPT, [answer.interaction_id])
+        else:
+            action.command = types.Command("Show the explanation", CMD_EXPLAIN, [answer.interaction_id])
+        return action
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    async def hover(ls: HybridServer, params: types.HoverParams) -> types.Hover | None:
+        if ls.pipeline is None:
+            return None
+        uri = params.text_document.uri
+        position = types.Range(params.position, params.position)
+        here = [d for d in ls.diagnostics.get(uri, []) if _overlaps(d.range, position)]
+        if not here:
+            return None
+        document = ls.workspace.get_text_document(uri)
+        text = document.source
+        everything = ls.diagnostics.get(uri, [])
+        pipeline = ls.pipeline
+        queries = [ls.query_for(uri, d, text, document.language_id, everything) for d in here[:3]]
+        plans = await asyncio.to_thread(lambda: [pipeline.plan(q, text, len(everything)) for q in queries])
+        parts = [_hover_text(q, p, pipeline.last_answer(q.fingerprint)) for q, p in zip(queries, plans)]
+        return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, "\n\n".join(parts)), range=here[0].range)
+
+    @server.command(CMD_APPLY)
+    async def apply_fix(ls: HybridServer, *args: Any) -> dict[str, Any]:
+        """For clients that cannot resolve edits: compute the fix, then ask the editor to apply it."""
+        pipeline = ls.require_pipeline()
+        if len(args) != 1:
+            raise JsonRpcInvalidParams(f"{CMD_APPLY} takes one argument (the code action's data), got {len(args)}")
+        uri, diagnostic = _action_data(ls, _plain(args[0]))
+        answer, document = await _solve(ls, pipeline, uri, diagnostic)
+        applied = False
+        if answer.edit is not None:
+            edit = ls.workspace_edit(uri, document.version, document.source, answer.edit, document.position_codec)
+            result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="hybrid-lsp fix"))
+            applied = bool(result.applied)
+            if applied:
+                await asyncio.to_thread(pipeline.history.set_outcome, answer.interaction_id, "accepted")
+        if not applied:
+            ls.window_show_message(types.ShowMessageParams(types.MessageType.Info, answer.explanation[:2000]))
+        return _answer_json(answer) | {"applied": applied}
+
+    @server.command(CMD_ASK)
+    async def ask(ls: HybridServer, *args: Any) -> dict[str, Any]:
+        """Arguments: question (string), then optionally uri (string) and range (LSP Range) for context;
+        or a single object {question, uri?, range?}."""
+        pipeline = ls.require_pipeline()
+        question, uri, rng = _ask_arguments([_plain(a) for a in args])
+        code = None
+        if uri:
+            document = ls.workspace.get_text_document(uri)
+            lines = document.source.split("\n")
+            if rng is not None:
+                start, end = max(0, rng["start"]["line"]), min(len(lines) - 1, rng["end"]["line"])
+                code = "\n".join(lines[start : end + 1]) if lines and start <= end else None
+            else:
+                code = document.source[:20000] or None
+        async with ls.progress("hybrid-lsp: thinking"):
+            answer = await pipeline.ask(question, code)
+        return _answer_json(answer)
+
+    @server.command(CMD_ACCEPT)
+    async def accept(ls: HybridServer, *args: Any) -> dict[str, Any]:
+        """Argument: the interaction id. Safe to run twice."""
+        return await _set_outcome(ls, args, "accepted")
+
+    @server.command(CMD_REJECT)
+    async def reject(ls: HybridServer, *args: Any) -> dict[str, Any]:
+        """Arguments: the interaction id, then optionally a reason."""
+        return await _set_outcome(ls, args, "rejected")
+
+    @server.command(CMD_STATS)
+    async def stats(ls: HybridServer, *args: Any) -> dict[str, Any]:
+        """Optional argument: days to look back."""
+        pipeline = ls.require_pipeline()
+        days = args[0] if args else None
+        if days is not None and (not isinstance(days, (int, float)) or isinstance(days, bool) or days <= 0):
+            raise JsonRpcInvalidParams(f"{CMD_STATS}: days must be a positive number, got {days!r}")
+        return await asyncio.to_thread(pipeline.history.stats, days)
+
+    @server.command(CMD_EXPLAIN)
+    async def explain(ls: HybridServer, *args: Any) -> dict[str, Any]:
+        pipeline = ls.require_pipeline()
+        interaction = await asyncio.to_thread(pipeline.history.get, str(args[0]) if args else "")
+        if interaction is None:
+            raise JsonRpcInvalidParams(f"{CMD_EXPLAIN}: unknown interaction id {args[0] if args else None!r}")
+        ls.window_show_message(types.ShowMessageParams(types.MessageType.Info, interaction.explanation[:2000]))
+        return {"explanation": interaction.explanation}
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: HybridServer, params: Any) -> None:
+        if ls.pipeline is not None:
+            await ls.pipeline.aclose()
+            await asyncio.to_thread(ls.pipeline.close)
+            ls.pipeline = None
+
+    return server
+
+
+async def _pull_configuration(ls: HybridServer) -> None:
+    try:
+        result = await ls.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section="hybridLsp")]))
+    except Exception as exc:
+        log.warning("workspace/configuration failed: %s", exc)
+        return
+    section = result[0] if result else None
+    merged = dict(ls.editor_settings or {})
+    if isinstance(section, dict):
+        merged.update(section)
+    ls.apply_settings(merged or None)
+
+
+def _action_data(ls: HybridServer, data: Any) -> tuple[str, types.Diagnostic]:
+    if not isinstance(data, dict) or not isinstance(data.get("uri"), str) or not isinstance(data.get("diagnostic"), dict):
+        raise JsonRpcInvalidParams("this code action was not made by hybrid-lsp (its data lacks uri and diagnostic)")
+    try:
+        diagnostic = ls.protocol._converter.structure(data["diagnostic"], types.Diagnostic)
+    except Exception as exc:
+        raise JsonRpcInvalidParams(f"the code action's diagnostic is malformed: {exc}") from None
+    return data["uri"], diagnostic
+
+
+async def _solve(ls: HybridServer, pipeline: Pipeline, uri: str, diagnostic: types.Diagnostic):
+    document = ls.workspace.get_text_document(uri)
+    text = document.source
+    everything = ls.diagnostics.get(uri, [diagnostic])
+    query = ls.query_for(uri, diagnostic, text, document.language_id, everything)
+    plan = await asyncio.to_thread(pipeline.plan, query, text, len(everything))
+    path = to_fs_path(uri) or uri
+    if plan.route.target == "known" or not plan.route.can_fix:
+        return await pipeline.solve(plan, text, path), document
+    where = "local model" if plan.route.target == "local" else "Claude"
+    async with ls.progress(f"hybrid-lsp: asking the {where}") as report:
+        report(plan.route.reason)
+        answer = await pipeline.solve(plan, text, path)
+    if answer.notes and answer.edit is None:
+        ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, "hybrid-lsp: " + "; ".join(answer.notes)))
+    return answer, document
+
+
+def _answer_json(answer: Answer) -> dict[str, Any]:
+    return {"answer": answer.explanation, "route": answer.route, "model": answer.model,
+            "tokens": {"prompt": answer.prompt_tokens, "completion": answer.completion_tokens},
+            "relevance": round(answer.relevance, 4), "reason": answer.reason, "notes": answer.notes,
+            "interaction": answer.interaction_id, "has_edit": answer.edit is not None}
+
+
+def _ask_arguments(args: list[Any]) -> tuple[str, str | None, dict | None]:
+    if len(args) == 1 and isinstance(args[0], dict):
+        item = args[0]
+        args = [item.get("question"), item.get("uri"), item.get("range")]
+    if not args or not isinstance(args[0], str) or not args[0].strip():
+        raise JsonRpcInvalidParams(f"{CMD_ASK} needs a question (a non-empty string) as its first argument")
+    uri = args[1] if len(args) > 1 else None
+    rng = args[2] if len(args) > 2 else None
+    if uri is not None and not isinstance(uri, str):
+        raise JsonRpcInvalidParams(f"{CMD_ASK}: the second argument must be a document uri (string)")
+    if rng is not None:
+        try:
+            int(rng["start"]["line"]), int(rng["end"]["line"])
+        except (TypeError, KeyError, ValueError):
+            raise JsonRpcInvalidParams(f"{CMD_ASK}: the third argument must be an LSP Range") from None
+    return args[0], uri, rng
+
+
+async def _set_outcome(ls: HybridServer, args: tuple[Any, ...], outcome: str) -> dict[str, Any]:
+    pipeline = ls.require_pipeline()
+    if not args or not isinstance(args[0], str):
+        raise JsonRpcInvalidParams(f"hybridLsp.{outcome[:-2] if outcome.endswith('ed') else outcome}: the first argument must be an interaction id")
+    reason = str(args[1]) if len(args) > 1 and args[1] is not None else ""
+    try:
+        interaction = await asyncio.to_thread(pipeline.history.set_outcome, args[0], outcome, reason)
+    except KeyError as exc:
+        raise JsonRpcInvalidParams(str(exc.args[0])) from None
+    return {"interaction": interaction.id, "outcome": interaction.outcome}
+
+
+def serve(args, data_dir: Path, starter: bool) -> int:
+    server = build(data_dir, starter)
+    if getattr(args, "tcp", False):
+        server.start_tcp(args.host, args.port)
+    elif getattr(args, "ws", False):
+        server.start_ws(args.host, args.port)
+    else:
+        server.start_io()
+    return 0
