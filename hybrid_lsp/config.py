@@ -48,7 +48,6 @@ class RemoteModel:
     model: str = "claude-sonnet-4-5"
     timeout: float = 60.0
     max_tokens: int = 1024
-    temperature: float = 0.2
 
 
 @dataclass(slots=True)

@@ -266,7 +266,7 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
             action = types.CodeAction(title=_title(plan, pipeline), kind=types.CodeActionKind.QuickFix,
                                       diagnostics=[diagnostic], data=data)
             if not ls.resolves_edit:
-                action.command = types.Command(action.title, CMD_APPLY, [data])
+                action.command = types.Command(title=action.title, command=CMD_APPLY, arguments=[data])
             actions.append(action)
         return actions
 
@@ -277,9 +277,9 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         answer, document = await _solve(ls, pipeline, uri, diagnostic)
         if answer.edit is not None:
             action.edit = ls.workspace_edit(uri, document.version, document.source, answer.edit, document.position_codec)
-            action.command = types.Command("Record that the fix was applied", CMD_ACCEPT, [answer.interaction_id])
+            action.command = types.Command(title="Record that the fix was applied", command=CMD_ACCEPT, arguments=[answer.interaction_id])
         else:
-            action.command = types.Command("Show the explanation", CMD_EXPLAIN, [answer.interaction_id])
+            action.command = types.Command(title="Show the explanation", command=CMD_EXPLAIN, arguments=[answer.interaction_id])
         return action
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)

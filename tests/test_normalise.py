@@ -1,0 +1,264 @@
+"""normalise.py: one error reads the same wherever it happens, and keeps the values it names."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hybrid_lsp.normalise import (
+    MAX_MESSAGE_CHARS,
+    canonical_code,
+    canonical_source,
+    error_line,
+    fingerprint,
+    normalise,
+)
+
+# -- normalise: quoted identifiers ----------------------------------------------------------------
+
+
+def test_quoted_identifiers_become_placeholders_in_order():
+    result = normalise("Cannot access attribute 'bar' for class 'Foo'")
+
+    assert result.text == "Cannot access attribute <ID> for class <ID>"
+    assert result.identifiers == ("bar", "Foo")
+
+
+@pytest.mark.parametrize(
+    ("message", "identifier"),
+    [
+        ("`os` imported but unused", "os"),
+        ('"x1" is not defined', "x1"),
+        ("‘smart’ is not defined", "smart"),
+        ("“double” is not defined", "double"),
+    ],
+)
+def test_backticks_double_and_typographic_quotes_also_mark_identifiers(message, identifier):
+    result = normalise(message)
+
+    assert result.text.startswith("<ID> ")
+    assert result.identifiers == (identifier,)
+
+
+def test_quoted_builtin_type_names_are_kept_as_meaningful_text():
+    result = normalise("Argument of type 'None' cannot be assigned to parameter of type 'str'")
+
+    assert result.text == "Argument of type 'None' cannot be assigned to parameter of type 'str'"
+    assert result.identifiers == ()
+
+
+def test_a_quoted_placeholder_is_not_taken_for_an_identifier():
+    result = normalise("Import '/home/me/project/foo.py' could not be resolved")
+
+    assert result.text == "Import '<PATH>' could not be resolved"
+    assert result.identifiers == ()
+
+
+def test_an_apostrophe_in_a_contraction_does_not_open_a_quoted_identifier():
+    # A common Python message: the apostrophe of "can't" must not pair with the quote of 'float'.
+    message = "TypeError: can't multiply sequence by non-int of type 'float'"
+
+    result = normalise(message)
+
+    assert result.text == message
+    assert result.identifiers == ()
+
+
+def test_identifiers_hold_the_original_values_never_a_placeholder():
+    # Stored fixes substitute identifiers into code ({id1}); a placeholder can never match code.
+    result = normalise("Cannot find module '@/components/Foo' or its corresponding type declarations.")
+
+    assert not any(re.search(r"<[A-Z]+>", value) for value in result.identifiers)
+
+
+# -- normalise: paths, addresses, numbers --------------------------------------------------------
+
+
+def test_a_leading_file_line_column_prefix_is_removed():
+    result = normalise("/home/user/project/app.py:12:5: F401 `os` imported but unused")
+
+    assert result.text == "F401 <ID> imported but unused"
+
+
+def test_a_relative_file_prefix_is_removed_too():
+    assert normalise("app.py:12:5: F401 `os` imported but unused").text == "F401 <ID> imported but unused"
+
+
+def test_posix_paths_with_line_and_column_become_one_placeholder():
+    assert normalise("Error at /home/u/x.py:3:4 while loading").text == "Error at <PATH> while loading"
+
+
+def test_windows_paths_become_path_placeholders():
+    assert normalise("C:\\Users\\me\\x.py:3 failed").text == "<PATH> failed"
+
+
+def test_relative_and_home_paths_become_path_placeholders():
+    assert normalise("../rel/path.py and ./x and ~/y/z").text == "<PATH> and <PATH> and <PATH>"
+
+
+def test_urls_become_url_placeholders():
+    assert normalise("see https://example.com/a?b=1 for details").text == "see <URL> for details"
+
+
+def test_uuids_hex_addresses_and_hashes_get_their_own_placeholders():
+    message = "object 0xdeadBEEF id 123e4567-e89b-12d3-a456-426614174000 commit " + "a1" * 20
+
+    assert normalise(message).text == "object <HEX> id <UUID> commit <HASH>"
+
+
+def test_standalone_numbers_become_number_placeholders():
+    assert normalise("expected 3 arguments, got -2.5").text == "expected <NUM> arguments, got <NUM>"
+
+
+def test_rule_codes_and_names_containing_digits_are_left_alone():
+    assert normalise("E501 value v2 and x3y and 12abc").text == "E501 value v2 and x3y and 12abc"
+
+
+def test_runs_of_whitespace_collapse_to_one_space_and_ends_are_trimmed():
+    assert normalise("   many    spaces\there  ").text == "many spaces here"
+
+
+def test_the_same_error_about_different_names_and_places_normalises_identically():
+    first = normalise("/a/b.py:1:1: Import 'numpy' could not be resolved")
+    second = normalise("/c/d/e.py:40:9: Import 'pandas' could not be resolved")
+
+    assert first.text == second.text
+    assert (first.identifiers, second.identifiers) == (("numpy",), ("pandas",))
+
+
+# -- normalise: long and multi-line messages -----------------------------------------------------
+
+
+def test_a_message_over_the_limit_is_marked_truncated_and_cut_to_the_limit():
+    result = normalise("x" * (MAX_MESSAGE_CHARS + 500))
+
+    assert result.truncated is True
+    assert result.text == "x" * MAX_MESSAGE_CHARS
+
+
+def test_a_message_at_the_limit_is_not_truncated():
+    assert normalise("x" * MAX_MESSAGE_CHARS).truncated is False
+
+
+def test_a_python_traceback_normalises_to_its_exception_line():
+    traceback = (
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 3, in <module>\n'
+        "    foo()\n"
+        "NameError: name 'foo' is not defined"
+    )
+
+    result = normalise(traceback)
+
+    assert result.text == "NameError: name <ID> is not defined"
+    assert result.identifiers == ("foo",)
+
+
+def test_an_empty_message_normalises_to_empty_text():
+    assert normalise("") == normalise("   \n ")
+    assert normalise("").text == ""
+
+
+# -- error_line ----------------------------------------------------------------------------------
+
+
+def test_error_line_returns_a_single_line_unchanged():
+    assert error_line("x is not defined") == "x is not defined"
+
+
+def test_error_line_picks_the_last_line_of_a_traceback():
+    assert error_line("Traceback (most recent call last):\n  File x\nValueError: bad") == "ValueError: bad"
+
+
+def test_error_line_picks_the_first_line_that_names_an_error():
+    output = "note: in this expansion\nerror[E0382]: borrow of moved value\nhelp: clone it"
+
+    assert error_line(output) == "error[E0382]: borrow of moved value"
+
+
+def test_error_line_recognises_an_exception_class_name_at_the_start_of_a_line():
+    assert error_line("during handling\nKeyError: 'a'\nmore") == "KeyError: 'a'"
+
+
+def test_error_line_falls_back_to_the_first_non_blank_line():
+    assert error_line("\n  first line  \nsecond line") == "  first line"
+
+
+def test_error_line_of_blank_text_is_empty():
+    assert error_line("\n   \n") == ""
+
+
+# -- canonical_source and canonical_code ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reported", "canonical"),
+    [("Pylance", "pyright"), ("basedpyright", "pyright"), ("ruff-lsp", "ruff"), ("tsserver", "ts"),
+     ("typescript", "ts"), ("rust-analyzer", "rustc"), ("gopls", "go"), ("bash-language-server", "shellcheck"),
+     ("nil", "nix")],
+)
+def test_canonical_source_maps_editor_names_to_one_tool_name(reported, canonical):
+    assert canonical_source(reported) == canonical
+
+
+def test_canonical_source_ignores_case_and_surrounding_space():
+    assert canonical_source("  PyLance ") == "pyright"
+
+
+def test_canonical_source_lowercases_an_unknown_tool():
+    assert canonical_source("My-Linter") == "my-linter"
+
+
+@pytest.mark.parametrize("missing", [None, ""])
+def test_canonical_source_of_nothing_is_empty(missing):
+    assert canonical_source(missing) == ""
+
+
+def test_canonical_code_turns_an_integer_code_into_text():
+    assert canonical_code(2304) == "2304"
+
+
+def test_canonical_code_keeps_a_zero_code():
+    assert canonical_code(0) == "0"
+
+
+@pytest.mark.parametrize("code", ["TS2304", "ts2304"])
+def test_canonical_code_drops_the_typescript_prefix(code):
+    assert canonical_code(code) == "2304"
+
+
+def test_canonical_code_strips_surrounding_space():
+    assert canonical_code(" F401 ") == "F401"
+
+
+@pytest.mark.parametrize("code", [None, True, False])
+def test_canonical_code_of_none_or_a_boolean_is_empty(code):
+    assert canonical_code(code) == ""
+
+
+# -- fingerprint ---------------------------------------------------------------------------------
+
+
+def test_fingerprint_is_twenty_hex_characters():
+    assert re.fullmatch(r"[0-9a-f]{20}", fingerprint("ruff", "F401", "<ID> imported but unused"))
+
+
+def test_fingerprint_is_the_same_for_the_same_error_about_different_names():
+    first = normalise("`os` imported but unused").text
+    second = normalise("`sys` imported but unused").text
+
+    assert fingerprint("ruff", "F401", first) == fingerprint("ruff", "F401", second)
+
+
+def test_fingerprint_treats_tool_aliases_and_code_spellings_as_the_same():
+    assert fingerprint("Pylance", "TS2304", "x") == fingerprint("pyright", 2304, "x")
+
+
+@pytest.mark.parametrize(
+    ("source", "code", "text"),
+    [("mypy", "F401", "<ID> imported but unused"), ("ruff", "F811", "<ID> imported but unused"),
+     ("ruff", "F401", "<ID> redefined")],
+)
+def test_fingerprint_changes_with_the_tool_the_code_or_the_text(source, code, text):
+    assert fingerprint(source, code, text) != fingerprint("ruff", "F401", "<ID> imported but unused")
