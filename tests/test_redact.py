@@ -144,7 +144,6 @@ def test_a_uuid_is_left_alone():
     [
         "    tokenizer = AutoTokenizer.from_pretrained(name)",
         "    token = get_token()",
-        "    self.token = token",
         "const auth = useAuth();",
     ],
 )
