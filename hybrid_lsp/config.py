@@ -78,6 +78,21 @@ class Settings:
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _strict(kind: type, accepts: tuple[type, ...]):
+    """cattrs would turn "false" into True and 2.7 into 2; settings must say what they mean."""
+    def hook(value: object, _: type) -> object:
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, accepts):
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return kind(value)
+    return hook
+
+
+_converter.register_structure_hook(bool, _strict(bool, (bool,)))
+_converter.register_structure_hook(int, _strict(int, (int,)))
+_converter.register_structure_hook(float, _strict(float, (int, float)))
+_converter.register_structure_hook(str, _strict(str, (str,)))
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -87,6 +102,15 @@ def _snake(value: Any) -> Any:
     if isinstance(value, list):
         return [_snake(v) for v in value]
     return value
+
+
+def _camel(name: str) -> str:
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
+
+
+def _camel_paths(text: str) -> str:
+    """Report keys as editors spell them (hybridLsp.local.baseUrl), whatever the source."""
+    return re.sub(r"hybridLsp(?:\.\w+)+", lambda m: _camel(m.group(0)), text)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +135,7 @@ def parse_settings(*layers: dict[str, Any] | None) -> tuple[Settings, list[str]]
     errors: list[str] = []
     known = {f.name: f for f in fields(Settings)}
     for key in sorted(set(raw) - set(known)):
-        errors.append(f"hybridLsp.{key}: unknown setting, ignored")
+        errors.append(f"hybridLsp.{_camel(key)}: unknown setting, ignored")
     values: dict[str, Any] = {}
     for name in known:
         if name not in raw:
@@ -120,10 +144,10 @@ def parse_settings(*layers: dict[str, Any] | None) -> tuple[Settings, list[str]]
             values[name] = _converter.structure(raw[name], _TYPES[name])
         except Exception as exc:  # cattrs raises a tree of errors; flatten it for the user
             for line in cattrs.transform_error(exc, path=f"hybridLsp.{name}"):
-                errors.append(f"{line}; using the default for hybridLsp.{name}")
+                errors.append(f"{_camel_paths(line)}; using the default for hybridLsp.{_camel(name)}")
     settings = Settings(**values)
     errors.extend(_check_ranges(settings))
-    return settings, errors
+    return settings, [_camel_paths(error) for error in errors]
 
 
 _TYPES: dict[str, Any] = {

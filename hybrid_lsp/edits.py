@@ -42,9 +42,11 @@ def apply(text: str, edit: LineEdit) -> str:
 
 
 def unified_diff(text: str, edit: LineEdit, path: str) -> str:
-    before = text.splitlines(keepends=True)
-    after = apply(text, edit).splitlines(keepends=True)
-    return "".join(difflib.unified_diff(before, after, f"a/{path}", f"b/{path}", n=2))
+    def lines(value: str) -> list[str]:
+        # difflib needs every line terminated, or the last removed and added lines run together.
+        return [line if line.endswith("\n") else line + "\n" for line in value.splitlines(keepends=True)]
+
+    return "".join(difflib.unified_diff(lines(text), lines(apply(text, edit)), f"a/{path}", f"b/{path}", n=2))
 
 
 def lsp_range(text: str, edit: LineEdit) -> tuple[tuple[int, int], tuple[int, int], str]:
@@ -52,6 +54,10 @@ def lsp_range(text: str, edit: LineEdit) -> tuple[tuple[int, int], tuple[int, in
     lines = split_lines(text)
     edit.check(len(lines))
     new_text = "\n".join(edit.new_lines)
+    if lines and edit.start == edit.end == len(lines):
+        # Appending after the last line: insert at its end, starting a new line.
+        end = (len(lines) - 1, len(lines[-1]))
+        return end, end, ("\n" + new_text) if edit.new_lines else ""
     if edit.end < len(lines):
         if edit.new_lines:
             new_text += "\n"
@@ -98,9 +104,9 @@ def from_pattern(
     rewritten, count = compiled.subn(fill(replacement, escape=False), region, count=1)
     if count == 0:
         raise EditError("the stored fix does not match the code at the diagnostic")
-    if rewritten == region:
-        raise EditError("the stored fix would not change anything")
     new_lines = rewritten[:-1].split("\n") if rewritten.endswith("\n") else rewritten.split("\n")
     if rewritten == "":
         new_lines = []
+    if new_lines == lines[first_line : last_line + 1]:
+        raise EditError("the stored fix would not change anything")
     return LineEdit(first_line, last_line + 1, tuple(new_lines))

@@ -124,7 +124,7 @@ def parse_entry(value: Any) -> Entry:
     for name in ("id", "error", "solution"):
         if not text.get(name, "").strip():
             raise ValueError(f'"{name}" is required and must not be empty')
-    tags = value.get("tags", [])
+    tags = value.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ValueError('"tags" must be a list of strings')
     collection = text.get("collection", "error-solutions")
@@ -186,7 +186,7 @@ def read_jsonl(lines: Iterable[str], name: str) -> list[Entry]:
 
 def read_jsonl_file(path: Path) -> list[Entry]:
     try:
-        with path.open(encoding="utf-8") as fh:
+        with path.open(encoding="utf-8-sig") as fh:
             return read_jsonl(fh, str(path))
     except UnicodeDecodeError as exc:
         raise ImportFailed(str(path), [f"byte {exc.start}: not UTF-8 text"]) from None

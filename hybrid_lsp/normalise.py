@@ -57,7 +57,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("<PATH>", re.compile(r"(?:[A-Za-z]:\\|\\\\)[^\s'\"`:]+(?::\d+)*|(?<![\w<])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+(?::\d+)*")),
 ]
 _LINE_PREFIX = re.compile(r"^\s*(?:[\w./\\-]+\.\w+)?:\d+(?::\d+)?:\s*")
-_QUOTED = re.compile(r"`([^`\n]{1,200})`|'([^'\n]{1,200})'|\"([^\"\n]{1,200})\"|‘([^’\n]{1,200})’|“([^”\n]{1,200})”")
+# A quote opens only where a word does not continue ("can't" is not a quote).
+_QUOTED = re.compile(r"`([^`\n]{1,200})`|(?<!\w)'([^'\n]{1,200})'(?!\w)|(?<!\w)\"([^\"\n]{1,200})\"(?!\w)|‘([^’\n]{1,200})’|“([^”\n]{1,200})”")
 _NUMBER = re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?![\w>])")
 _SPACE = re.compile(r"\s+")
 _ERROR_LINE = re.compile(r"\b(?:error|exception|fatal|panic|warning)\b|^\w*(?:Error|Exception|Warning)\b", re.I)
@@ -111,18 +112,22 @@ def normalise(message: str) -> Normalised:
     truncated = len(message) > MAX_MESSAGE_CHARS
     text = error_line(message[:MAX_MESSAGE_CHARS])
     text = _LINE_PREFIX.sub("", text)
-    for placeholder, pattern in _PATTERNS:
-        text = pattern.sub(placeholder, text)
     identifiers: list[str] = []
 
     def quoted(match: re.Match[str]) -> str:
+        # Quoted values first, so identifiers keep their original text, never a placeholder.
         value = next(group for group in match.groups() if group is not None)
-        if value in _KEEP_QUOTED or value.startswith("<") and value.endswith(">"):
+        if value in _KEEP_QUOTED:
             return f"'{value}'"
+        for placeholder, pattern in _PATTERNS:
+            if pattern.fullmatch(value):
+                return f"'{placeholder}'"
         identifiers.append(value)
         return "<ID>"
 
     text = _QUOTED.sub(quoted, text)
+    for placeholder, pattern in _PATTERNS:
+        text = pattern.sub(placeholder, text)
     text = _NUMBER.sub("<NUM>", text)
     text = _SPACE.sub(" ", text).strip()
     return Normalised(text=text, identifiers=tuple(identifiers), truncated=truncated)

@@ -25,15 +25,15 @@ _RULES: list[tuple[str, re.Pattern[str], int]] = [
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0),
     ("bearer-token", re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/-]{16,}=*)"), 2),
     ("url-password", re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)([^\s@/]+)(@)", re.I), 2),
-    (
-        "assignment",
-        re.compile(
-            r"(?im)((?:^|[\s{,(])[\"']?[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth|credential)[\w.-]*[\"']?\s*[:=]\s*)([\"']?)([^\s\"',;)}]{4,})(\2)"
-        ),
-        3,
-    ),
 ]
 _CANDIDATE = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
+
+# name = value where the name ends in a secret word (db_password, API_KEY, authToken...).
+_SECRET_NAME = r"[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth|credentials?)"
+_QUOTED_ASSIGNMENT = re.compile(rf"(?i)((?<![\w.-]){_SECRET_NAME}[\"']?\s*[:=]\s*)([\"'])([^\"'\n]{{4,}})(\2)")
+# Unquoted values must be one token that is not code: no call, attribute, index or type name.
+_BARE_ASSIGNMENT = re.compile(rf"(?i)((?<![\w.-]){_SECRET_NAME}\s*[:=]\s*)(?!(?:bearer|basic|token)\s)([^\s\"'`,;(){{}}\[\]]{{4,}})(?![(.\[\w])")
+_NOT_SECRETS = frozenset("string str number int integer bool boolean none null true false undefined any bytes optional".split())
 
 
 def _entropy(text: str) -> float:
@@ -42,8 +42,9 @@ def _entropy(text: str) -> float:
 
 
 def _looks_random(token: str) -> bool:
-    classes = sum(bool(re.search(p, token)) for p in (r"[a-z]", r"[A-Z]", r"\d"))
-    return classes >= 2 and _entropy(token) >= 4.0 and not re.fullmatch(r"[a-f0-9]{40}|[a-f0-9]{64}", token)
+    # Generated secrets mix digits into letters; long CamelCase names and git hashes do not count.
+    has_digit, has_letter = bool(re.search(r"\d", token)), bool(re.search(r"[A-Za-z]", token))
+    return has_digit and has_letter and _entropy(token) >= 4.0 and not re.fullmatch(r"[a-f0-9]{40}|[a-f0-9]{64}", token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,16 @@ def redact(text: str) -> Redacted:
             pieces[group - 1] = f"[REDACTED:{kind}]"
             return "".join(p or "" for p in pieces)
         text = pattern.sub(replace, text)
+
+    def assignment(match: re.Match[str]) -> str:
+        value = match.group(3) if match.lastindex and match.lastindex >= 4 else match.group(2)
+        if "[REDACTED:" in match.group(0) or value.lower() in _NOT_SECRETS or value.startswith(("$", "<", "%")):
+            return match.group(0)
+        counts["assignment"] += 1
+        return match.group(0).replace(value, "[REDACTED:assignment]", 1)
+
+    text = _QUOTED_ASSIGNMENT.sub(assignment, text)
+    text = _BARE_ASSIGNMENT.sub(assignment, text)
 
     def entropy(match: re.Match[str]) -> str:
         token = match.group(0)

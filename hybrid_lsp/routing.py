@@ -94,7 +94,9 @@ def decide(
 ) -> Route:
     """The decision tree, with a one-line reason the user can read in hover and `search --json`."""
     policy = settings.policy
-    rules = tuple(settings.local_rules) or POLICY_RULES[policy]
+    # Custom rules refine the judgement of the default-style policies, never local-only or remote-first.
+    custom = tuple(settings.local_rules) if policy not in ("local-only", "remote-first") else ()
+    rules = custom or POLICY_RULES[policy]
     remote_allowed = policy != "local-only" and availability.remote
     rel = f"relevance {relevance:.2f}"
 
@@ -103,7 +105,8 @@ def decide(
 
     wants_local = policy == "local-only" or should_use_local(relevance, complexity_score, rules)
     if wants_local and availability.local:
-        return Route("local", relevance, complexity_score, f"{rel}, complexity {complexity_score}: simple enough for the local model")
+        why = "local-only policy" if policy == "local-only" else f"{rel}, complexity {complexity_score}: simple enough for the local model"
+        return Route("local", relevance, complexity_score, why)
     if wants_local and remote_allowed:
         return Route("remote", relevance, complexity_score, f"local model unavailable ({availability.local_reason}); using the remote API")
     if not wants_local and remote_allowed:

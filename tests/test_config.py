@@ -16,7 +16,12 @@ from hybrid_lsp.config import (
     remote_api_key,
 )
 
-ENVIRONMENT = ("HYBRID_LSP_LOCAL_URL", "HYBRID_LSP_LOCAL_MODEL", "HYBRID_LSP_LOCAL_KIND", "HYBRID_LSP_POLICY")
+ENVIRONMENT = (
+    "HYBRID_LSP_LOCAL_URL",
+    "HYBRID_LSP_LOCAL_MODEL",
+    "HYBRID_LSP_LOCAL_KIND",
+    "HYBRID_LSP_POLICY",
+)
 
 
 @pytest.fixture
@@ -33,11 +38,13 @@ def config_file(tmp_path, monkeypatch):
 
 
 def test_camel_case_keys_from_the_editor_are_understood():
-    settings, errors = parse_settings({
-        "routing": {"knownThreshold": 0.8, "localRules": [[0.5, 3]]},
-        "local": {"baseUrl": "http://127.0.0.1:9000/v1", "maxTokens": 10},
-        "contextLines": 4,
-    })
+    settings, errors = parse_settings(
+        {
+            "routing": {"knownThreshold": 0.8, "localRules": [[0.5, 3]]},
+            "local": {"baseUrl": "http://127.0.0.1:9000/v1", "maxTokens": 10},
+            "contextLines": 4,
+        }
+    )
 
     assert errors == []
     assert settings.routing.known_threshold == 0.8
@@ -88,16 +95,22 @@ def test_an_unknown_key_inside_a_section_is_reported_and_the_section_uses_its_de
 
 
 def test_a_wrong_type_resets_its_section_with_a_message_naming_the_key():
-    settings, errors = parse_settings({"local": {"timeout": "soon", "model": "mine"}, "contextLines": 4})
+    settings, errors = parse_settings(
+        {"local": {"timeout": "soon", "model": "mine"}, "contextLines": 4}
+    )
 
-    assert errors == ["invalid value for type, expected float @ hybridLsp.local.timeout; "
-                      "using the default for hybridLsp.local"]
+    assert errors == [
+        "invalid value for type, expected float @ hybridLsp.local.timeout; "
+        + "using the default for hybridLsp.local"
+    ]
     assert settings.local == LocalModel()
     assert settings.context_lines == 4
 
 
 def test_a_wrong_type_in_one_section_leaves_the_other_sections_alone():
-    settings, _ = parse_settings({"routing": {"knownThreshold": "high"}, "local": {"model": "mine"}})
+    settings, _ = parse_settings(
+        {"routing": {"knownThreshold": "high"}, "local": {"model": "mine"}}
+    )
 
     assert settings.routing == Routing()
     assert settings.local.model == "mine"
@@ -122,23 +135,28 @@ def test_a_string_where_a_boolean_is_expected_is_reported():
 def test_a_boolean_where_a_number_is_expected_is_reported():
     settings, errors = parse_settings({"contextLines": True})
 
-    assert any("hybridLsp.context_lines" in error for error in errors)
+    assert any("hybridLsp.contextLines" in error for error in errors)
     assert settings.context_lines == Settings().context_lines
 
 
 # -- values out of range -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "name", "value"), [
-    ("knownThreshold", "known_threshold", 1.5),
-    ("exactKeyRelevance", "exact_key_relevance", -0.1),
-])
+@pytest.mark.parametrize(
+    ("key", "name", "value"),
+    [
+        ("knownThreshold", "known_threshold", 1.5),
+        ("exactKeyRelevance", "exact_key_relevance", -0.1),
+    ],
+)
 def test_a_relevance_threshold_outside_zero_to_one_is_reset_with_a_message(key, name, value):
     settings, errors = parse_settings({"routing": {key: value}})
 
     default = getattr(Routing(), name)
     assert getattr(settings.routing, name) == default
-    assert errors == [f"hybridLsp.routing.{name} must be between 0 and 1, got {value}; using {default}"]
+    assert errors == [
+        f"hybridLsp.routing.{key} must be between 0 and 1, got {value}; using {default}"
+    ]
 
 
 @pytest.mark.parametrize("rule", [[0.5, 20], [1.5, 3], [0.5, 0]])
@@ -146,27 +164,34 @@ def test_an_out_of_range_local_rule_falls_back_to_the_policy_rules(rule):
     settings, errors = parse_settings({"routing": {"localRules": [[0.8, 4], rule]}})
 
     assert settings.routing.local_rules == []
-    assert errors == [f"hybridLsp.routing.local_rules entry {rule} must be [relevance 0..1, complexity 1..11]; "
-                      "using the policy's rules"]
+    assert errors == [
+        f"hybridLsp.routing.localRules entry {rule} must be [relevance 0..1, complexity 1..11]; "
+        + "using the policy's rules"
+    ]
 
 
-@pytest.mark.parametrize(("section", "values", "fresh"), [
-    ("local", {"timeout": 0}, LocalModel()),
-    ("remote", {"maxTokens": -5}, RemoteModel()),
-])
+@pytest.mark.parametrize(
+    ("section", "values", "fresh"),
+    [
+        ("local", {"timeout": 0}, LocalModel()),
+        ("remote", {"maxTokens": -5}, RemoteModel()),
+    ],
+)
 def test_a_non_positive_timeout_or_token_limit_is_reset(section, values, fresh):
     settings, errors = parse_settings({section: values})
 
     model = getattr(settings, section)
     assert (model.timeout, model.max_tokens) == (fresh.timeout, fresh.max_tokens)
-    assert errors == [f"hybridLsp.{section}: timeout and max_tokens must be positive; using defaults"]
+    assert errors == [
+        f"hybridLsp.{section}: timeout and max_tokens must be positive; using defaults"
+    ]
 
 
 def test_too_many_context_lines_are_reset_to_eight():
     settings, errors = parse_settings({"contextLines": 500})
 
     assert settings.context_lines == 8
-    assert errors == ["hybridLsp.context_lines must be 0..200, got 500; using 8"]
+    assert errors == ["hybridLsp.contextLines must be 0..200, got 500; using 8"]
 
 
 def test_unknown_collections_are_dropped_with_a_message():
@@ -187,7 +212,10 @@ def test_only_unknown_collections_fall_back_to_all_collections():
 
 @pytest.mark.parametrize(("layer", "type_name"), [([1, 2], "list"), ("x", "str"), (3, "int")])
 def test_settings_that_are_not_an_object_give_the_defaults_and_a_message(layer, type_name):
-    assert parse_settings(layer) == (Settings(), [f"settings must be an object, got {type_name}; using defaults"])
+    assert parse_settings(layer) == (
+        Settings(),
+        [f"settings must be an object, got {type_name}; using defaults"],
+    )
 
 
 # -- the user config file ------------------------------------------------------------------------

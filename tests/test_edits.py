@@ -1,4 +1,4 @@
-"""edits.py: whole-line edits, refused unless they fit the document, rendered as diffs and LSP ranges."""
+"""edits.py: whole-line edits, refused unless they fit, rendered as diffs and LSP ranges."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ def apply_lsp(text: str, edit: LineEdit) -> str:
 # -- LineEdit.check ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("edit", [LineEdit(0, 0, ("x",)), LineEdit(0, 3, ()), LineEdit(3, 3, ("d",))])
+@pytest.mark.parametrize(
+    "edit", [LineEdit(0, 0, ("x",)), LineEdit(0, 3, ()), LineEdit(3, 3, ("d",))]
+)
 def test_an_edit_within_the_document_passes_the_check(edit):
     assert edit.check(3) is None
 
@@ -168,13 +170,15 @@ def test_from_pattern_rewrites_the_diagnostic_lines():
 
 
 def test_from_pattern_fills_identifier_placeholders_in_the_pattern():
-    assert from_pattern(CODE, 1, 1, r"import {id1}", "import {id1} as system", ("sys",)) == LineEdit(
-        1, 2, ("import sys as system",)
-    )
+    assert from_pattern(
+        CODE, 1, 1, r"import {id1}", "import {id1} as system", ("sys",)
+    ) == LineEdit(1, 2, ("import sys as system",))
 
 
 def test_from_pattern_uses_the_identifiers_in_message_order():
-    assert from_pattern(CODE, 0, 0, r"{id2}", "{id1}", ("re", "os")) == LineEdit(0, 1, ("import re",))
+    assert from_pattern(CODE, 0, 0, r"{id2}", "{id1}", ("re", "os")) == LineEdit(
+        0, 1, ("import re",)
+    )
 
 
 def test_from_pattern_matches_identifiers_literally_not_as_regex():
@@ -183,7 +187,9 @@ def test_from_pattern_matches_identifiers_literally_not_as_regex():
 
 
 def test_from_pattern_inserts_identifiers_with_backslashes_literally():
-    assert from_pattern("p = 1", 0, 0, r"1", r"{id1}", ("C:\\dir",)) == LineEdit(0, 1, ("p = C:\\dir",))
+    assert from_pattern("p = 1", 0, 0, r"1", r"{id1}", ("C:\\dir",)) == LineEdit(
+        0, 1, ("p = C:\\dir",)
+    )
 
 
 def test_from_pattern_supports_group_references_in_the_replacement():

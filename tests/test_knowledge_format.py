@@ -1,4 +1,4 @@
-"""The JSONL import contract of knowledge.py: what an entry may hold, and how a bad file is refused."""
+"""The JSONL import contract of knowledge.py: what an entry may hold, how a bad file is refused."""
 
 from __future__ import annotations
 
@@ -44,8 +44,18 @@ def problems(lines: list[str]) -> list[str]:
 def test_a_minimal_entry_gets_the_defaults():
     parsed = parse_entry(MINIMAL)
 
-    assert (parsed.id, parsed.error, parsed.solution) == ("ruff-f401", "`os` imported but unused", "Remove the import.")
-    assert (parsed.title, parsed.fix, parsed.language, parsed.source, parsed.code) == ("", "", "", "", "")
+    assert (parsed.id, parsed.error, parsed.solution) == (
+        "ruff-f401",
+        "`os` imported but unused",
+        "Remove the import.",
+    )
+    assert (parsed.title, parsed.fix, parsed.language, parsed.source, parsed.code) == (
+        "",
+        "",
+        "",
+        "",
+        "",
+    )
     assert (parsed.tags, parsed.collection, parsed.edit) == ((), "error-solutions", None)
 
 
@@ -62,7 +72,11 @@ def test_an_entry_with_every_optional_field_keeps_them_all():
 def test_text_fields_are_trimmed_but_the_example_fix_keeps_its_indentation():
     parsed = parse_entry(FULL)
 
-    assert (parsed.id, parsed.error, parsed.solution) == ("ruff-f401", "`os` imported but unused", "Remove the import.")
+    assert (parsed.id, parsed.error, parsed.solution) == (
+        "ruff-f401",
+        "`os` imported but unused",
+        "Remove the import.",
+    )
     assert parsed.fix == "  -import os\n"
 
 
@@ -78,7 +92,9 @@ def test_a_typescript_code_prefix_is_dropped():
     assert parse_entry(entry(source="typescript", code="TS2304")).code == "2304"
 
 
-@pytest.mark.parametrize(("reported", "canonical"), [("Pylance", "pyright"), ("ruff-lsp", "ruff"), ("tsserver", "ts")])
+@pytest.mark.parametrize(
+    ("reported", "canonical"), [("Pylance", "pyright"), ("ruff-lsp", "ruff"), ("tsserver", "ts")]
+)
 def test_the_source_is_canonicalised(reported, canonical):
     assert parse_entry(entry(source=reported)).source == canonical
 
@@ -115,10 +131,17 @@ def test_a_blank_required_field_is_refused(name):
         parse_entry(entry(**{name: "   "}))
 
 
-@pytest.mark.parametrize(("name", "value", "type_name"), [
-    ("id", 7, "int"), ("error", ["x"], "list"), ("title", {"a": 1}, "dict"),
-    ("code", True, "bool"), ("code", 1.5, "float"), ("source", 3, "int"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "type_name"),
+    [
+        ("id", 7, "int"),
+        ("error", ["x"], "list"),
+        ("title", {"a": 1}, "dict"),
+        ("code", True, "bool"),
+        ("code", 1.5, "float"),
+        ("source", 3, "int"),
+    ],
+)
 def test_a_field_of_the_wrong_type_is_named_with_the_type_found(name, value, type_name):
     with pytest.raises(ValueError, match=f'"{name}" must be a string, got {type_name}'):
         parse_entry(entry(**{name: value}))
@@ -147,13 +170,22 @@ def test_an_edit_with_an_invalid_regular_expression_is_refused():
 
 
 def test_an_edit_pattern_with_identifier_placeholders_is_valid():
-    assert parse_entry(entry(edit={"pattern": "{id1}\\.{id2}", "replacement": "{id2}"})).edit is not None
+    assert (
+        parse_entry(entry(edit={"pattern": "{id1}\\.{id2}", "replacement": "{id2}"})).edit
+        is not None
+    )
 
 
-@pytest.mark.parametrize("edit", [
-    "s/os//", {"pattern": "os"}, {"replacement": ""}, {"pattern": 1, "replacement": ""},
-    {"pattern": "os", "replacement": "", "flags": "i"},
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "s/os//",
+        {"pattern": "os"},
+        {"replacement": ""},
+        {"pattern": 1, "replacement": ""},
+        {"pattern": "os", "replacement": "", "flags": "i"},
+    ],
+)
 def test_an_edit_that_is_not_a_pattern_and_replacement_is_refused(edit):
     with pytest.raises(ValueError, match='"edit" must be'):
         parse_entry(entry(edit=edit))
@@ -169,7 +201,9 @@ def test_an_oversized_field_is_refused_with_its_length():
         parse_entry(entry(fix="x" * 20_001))
 
 
-@pytest.mark.parametrize(("value", "type_name"), [([MINIMAL], "list"), ("text", "str"), (None, "NoneType")])
+@pytest.mark.parametrize(
+    ("value", "type_name"), [([MINIMAL], "list"), ("text", "str"), (None, "NoneType")]
+)
 def test_a_value_that_is_not_an_object_is_refused(value, type_name):
     with pytest.raises(ValueError, match=f"expected a JSON object, got {type_name}"):
         parse_entry(value)
@@ -185,7 +219,9 @@ def test_read_jsonl_returns_the_entries_in_file_order():
 
 
 def test_read_jsonl_skips_blank_lines():
-    assert len(read_jsonl([line(entry(id="a")), "\n", "   \n", line(entry(id="b"))], "kb.jsonl")) == 2
+    assert (
+        len(read_jsonl([line(entry(id="a")), "\n", "   \n", line(entry(id="b"))], "kb.jsonl")) == 2
+    )
 
 
 def test_invalid_json_is_reported_with_its_line_number():
@@ -207,7 +243,14 @@ def test_a_duplicate_id_is_reported_with_both_lines():
 
 
 def test_every_problem_in_the_file_is_listed():
-    lines = [line(entry(id="a")), line(entry(id="a")), "{bad\n", line(entry(extra=1)), line([1]), line(entry(id="c"))]
+    lines = [
+        line(entry(id="a")),
+        line(entry(id="a")),
+        "{bad\n",
+        line(entry(extra=1)),
+        line([1]),
+        line(entry(id="c")),
+    ]
 
     assert [p.split(":")[0] for p in problems(lines)] == ["line 2", "line 3", "line 4", "line 5"]
 
@@ -217,7 +260,9 @@ def test_one_bad_line_rejects_the_whole_file_with_a_message_that_says_nothing_wa
         read_jsonl([line(entry(id="a")), "oops\n", line(entry(id="b"))], "kb.jsonl")
 
     message = str(failure.value)
-    assert message.startswith("kb.jsonl: 1 malformed line(s); nothing was imported. Fix them and import again:\n  line 2:")
+    assert message.startswith(
+        "kb.jsonl: 1 malformed line(s); nothing was imported. Fix them and import again:\n  line 2:"
+    )
 
 
 def test_the_failure_message_shows_twenty_problems_and_counts_the_rest():

@@ -239,7 +239,7 @@ async def test_invalid_settings_are_reported_and_defaults_used(kb_env):
     try:
         await asyncio.sleep(0.5)
         texts = " ".join(m.message for m in client.messages)
-        assert "hybridLsp.routing.known_threshold" in texts and "hybridLsp.bogus" in texts
+        assert "hybridLsp.routing.knownThreshold" in texts and "hybridLsp.bogus" in texts
         open_document(client)
         actions = await code_actions(client, UNUSED_OS)
         assert "known fix" in actions[0].title, "the server keeps working on defaults"

@@ -67,7 +67,9 @@ def test_an_apostrophe_in_a_contraction_does_not_open_a_quoted_identifier():
 
 def test_identifiers_hold_the_original_values_never_a_placeholder():
     # Stored fixes substitute identifiers into code ({id1}); a placeholder can never match code.
-    result = normalise("Cannot find module '@/components/Foo' or its corresponding type declarations.")
+    result = normalise(
+        "Cannot find module '@/components/Foo' or its corresponding type declarations."
+    )
 
     assert not any(re.search(r"<[A-Z]+>", value) for value in result.identifiers)
 
@@ -82,11 +84,16 @@ def test_a_leading_file_line_column_prefix_is_removed():
 
 
 def test_a_relative_file_prefix_is_removed_too():
-    assert normalise("app.py:12:5: F401 `os` imported but unused").text == "F401 <ID> imported but unused"
+    assert (
+        normalise("app.py:12:5: F401 `os` imported but unused").text
+        == "F401 <ID> imported but unused"
+    )
 
 
 def test_posix_paths_with_line_and_column_become_one_placeholder():
-    assert normalise("Error at /home/u/x.py:3:4 while loading").text == "Error at <PATH> while loading"
+    assert (
+        normalise("Error at /home/u/x.py:3:4 while loading").text == "Error at <PATH> while loading"
+    )
 
 
 def test_windows_paths_become_path_placeholders():
@@ -168,7 +175,10 @@ def test_error_line_returns_a_single_line_unchanged():
 
 
 def test_error_line_picks_the_last_line_of_a_traceback():
-    assert error_line("Traceback (most recent call last):\n  File x\nValueError: bad") == "ValueError: bad"
+    assert (
+        error_line("Traceback (most recent call last):\n  File x\nValueError: bad")
+        == "ValueError: bad"
+    )
 
 
 def test_error_line_picks_the_first_line_that_names_an_error():
@@ -194,9 +204,17 @@ def test_error_line_of_blank_text_is_empty():
 
 @pytest.mark.parametrize(
     ("reported", "canonical"),
-    [("Pylance", "pyright"), ("basedpyright", "pyright"), ("ruff-lsp", "ruff"), ("tsserver", "ts"),
-     ("typescript", "ts"), ("rust-analyzer", "rustc"), ("gopls", "go"), ("bash-language-server", "shellcheck"),
-     ("nil", "nix")],
+    [
+        ("Pylance", "pyright"),
+        ("basedpyright", "pyright"),
+        ("ruff-lsp", "ruff"),
+        ("tsserver", "ts"),
+        ("typescript", "ts"),
+        ("rust-analyzer", "rustc"),
+        ("gopls", "go"),
+        ("bash-language-server", "shellcheck"),
+        ("nil", "nix"),
+    ],
 )
 def test_canonical_source_maps_editor_names_to_one_tool_name(reported, canonical):
     assert canonical_source(reported) == canonical
@@ -257,8 +275,13 @@ def test_fingerprint_treats_tool_aliases_and_code_spellings_as_the_same():
 
 @pytest.mark.parametrize(
     ("source", "code", "text"),
-    [("mypy", "F401", "<ID> imported but unused"), ("ruff", "F811", "<ID> imported but unused"),
-     ("ruff", "F401", "<ID> redefined")],
+    [
+        ("mypy", "F401", "<ID> imported but unused"),
+        ("ruff", "F811", "<ID> imported but unused"),
+        ("ruff", "F401", "<ID> redefined"),
+    ],
 )
 def test_fingerprint_changes_with_the_tool_the_code_or_the_text(source, code, text):
-    assert fingerprint(source, code, text) != fingerprint("ruff", "F401", "<ID> imported but unused")
+    assert fingerprint(source, code, text) != fingerprint(
+        "ruff", "F401", "<ID> imported but unused"
+    )

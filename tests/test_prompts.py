@@ -1,4 +1,4 @@
-"""prompts.py: what the models are shown, and how their JSON answer becomes an edit or is refused."""
+"""prompts.py: what the models are shown, and how their JSON answer becomes an edit."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def test_fix_prompt_names_the_file_and_its_language():
 
 
 def test_fix_prompt_gives_the_diagnostic_with_its_one_based_line_and_tool():
-    assert "Diagnostic at line 11: `os` imported but unused [ruff F401]" in fix_prompt(QUERY, [], "a.py")
+    assert "Diagnostic at line 11: `os` imported but unused [ruff F401]" in fix_prompt(
+        QUERY, [], "a.py"
+    )
 
 
 def test_fix_prompt_shows_the_code_window_with_document_line_numbers():
@@ -69,7 +71,9 @@ def test_fix_prompt_lists_the_stored_solutions_with_their_relevance_and_example_
 def test_fix_prompt_titles_an_untitled_solution_by_its_error():
     untitled = Context("", "E1 broke", "Do this.", "", 0.5)
 
-    assert "- E1 broke (relevance 0.50)\n  Error: E1 broke\n  Solution: Do this." in fix_prompt(QUERY, [untitled], "a.py")
+    assert "- E1 broke (relevance 0.50)\n  Error: E1 broke\n  Solution: Do this." in fix_prompt(
+        QUERY, [untitled], "a.py"
+    )
 
 
 def test_fix_prompt_lists_at_most_five_other_diagnostics():
@@ -77,7 +81,10 @@ def test_fix_prompt_lists_at_most_five_other_diagnostics():
 
     prompt = fix_prompt(query, [], "a.py")
 
-    assert "Other diagnostics in this file:\n- other 1\n- other 2\n- other 3\n- other 4\n- other 5" in prompt
+    assert (
+        "Other diagnostics in this file:\n- other 1\n- other 2\n- other 3\n- other 4\n- other 5"
+        in prompt
+    )
     assert "other 6" not in prompt
 
 
@@ -138,7 +145,9 @@ def test_parse_fix_refuses_an_answer_without_a_json_object(reply):
 
 
 def test_parse_fix_accepts_a_null_edit_as_explanation_only():
-    assert parse_fix(answer(None, "  Rename the module.  "), 9, 3) == ProposedFix("Rename the module.", None)
+    assert parse_fix(answer(None, "  Rename the module.  "), 9, 3) == ProposedFix(
+        "Rename the module.", None
+    )
 
 
 def test_parse_fix_treats_a_missing_edit_as_null():
@@ -159,7 +168,9 @@ def test_parse_fix_refuses_an_edit_that_is_not_an_object():
         parse_fix(answer("replace line 11"), 9, 3)
 
 
-@pytest.mark.parametrize(("start", "end"), [(True, 11), (11, False), ("11", 11), (11, "11"), (11.0, 11), (None, 11)])
+@pytest.mark.parametrize(
+    ("start", "end"), [(True, 11), (11, False), ("11", 11), (11, "11"), (11.0, 11), (None, 11)]
+)
 def test_parse_fix_refuses_line_numbers_that_are_not_whole_numbers(start, end):
     with pytest.raises(FixFormatError, match='"start_line" and "end_line" must be whole numbers'):
         parse_fix(answer(edit(start, end)), 9, 3)
@@ -173,7 +184,9 @@ def test_parse_fix_refuses_a_replacement_that_is_not_text(replacement):
 
 @pytest.mark.parametrize(("start", "end"), [(9, 10), (12, 13), (11, 10), (0, 11)])
 def test_parse_fix_refuses_an_edit_outside_the_code_window(start, end):
-    with pytest.raises(FixFormatError, match=rf"covers lines {start}-{end}, outside the code shown \(10-12\)"):
+    with pytest.raises(
+        FixFormatError, match=rf"covers lines {start}-{end}, outside the code shown \(10-12\)"
+    ):
         parse_fix(answer(edit(start, end)), 9, 3)
 
 

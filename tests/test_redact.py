@@ -8,25 +8,49 @@ from hybrid_lsp.redact import redact
 
 # (kind, text with one planted secret, the secret itself). Fake values, shaped like the real ones.
 PLANTED = [
-    ("private-key",
-     "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx1y2\nQ3Zh\n-----END RSA PRIVATE KEY-----\nend",
-     "MIIEowIBAAKCAQEAx1y2"),
-    ("anthropic-key", "client = Anthropic(sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWx)", "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWx"),
+    (
+        "private-key",
+        "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx1y2\nQ3Zh\n-----END RSA PRIVATE KEY-----\nend",
+        "MIIEowIBAAKCAQEAx1y2",
+    ),
+    (
+        "anthropic-key",
+        "client = Anthropic(sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWx)",
+        "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWx",
+    ),
     ("openai-key", "use sk-proj-AbCdEfGhIjKlMnOpQrStUvWx now", "sk-proj-AbCdEfGhIjKlMnOpQrStUvWx"),
-    ("github-token", "remote ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"),
+    (
+        "github-token",
+        "remote ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+        "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+    ),
     ("gitlab-token", "remote glpat-AbCdEfGhIjKlMnOpQrSt", "glpat-AbCdEfGhIjKlMnOpQrSt"),
     ("aws-access-key", "aws AKIAIOSFODNN7EXAMPLE here", "AKIAIOSFODNN7EXAMPLE"),
-    ("google-api-key", "maps AIzaSyA-1234567890abcdefghijklmnopqrstu", "AIzaSyA-1234567890abcdefghijklmnopqrstu"),
+    (
+        "google-api-key",
+        "maps AIzaSyA-1234567890abcdefghijklmnopqrstu",
+        "AIzaSyA-1234567890abcdefghijklmnopqrstu",
+    ),
     ("slack-token", "slack xoxb-1234567890-abcdefghij", "xoxb-1234567890-abcdefghij"),
     ("stripe-key", "stripe sk_live_AbCdEfGhIjKlMnOp1234", "sk_live_AbCdEfGhIjKlMnOp1234"),
-    ("huggingface-token", "hub hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234", "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234"),
-    ("jwt",
-     "cookie eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-     "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
+    (
+        "huggingface-token",
+        "hub hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234",
+        "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234",
+    ),
+    (
+        "jwt",
+        "cookie eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ),
     ("bearer-token", "curl -H 'Bearer abcdefghijklmnop1234' https://api", "abcdefghijklmnop1234"),
     ("url-password", "postgres://admin:hunter2pass@db.example.com:5432/app", "hunter2pass"),
     ("assignment", 'DB_PASSWORD = "correcthorse"', "correcthorse"),
-    ("high-entropy", "blob Zx8Qp2Lm9Rt4Vw7Ky1Nb6Hc3Jd5Fg0Sa end", "Zx8Qp2Lm9Rt4Vw7Ky1Nb6Hc3Jd5Fg0Sa"),
+    (
+        "high-entropy",
+        "blob Zx8Qp2Lm9Rt4Vw7Ky1Nb6Hc3Jd5Fg0Sa end",
+        "Zx8Qp2Lm9Rt4Vw7Ky1Nb6Hc3Jd5Fg0Sa",
+    ),
 ]
 
 
@@ -40,7 +64,9 @@ def test_a_planted_secret_is_removed_and_counted_under_its_kind(kind, text, secr
 
 
 def test_the_text_around_a_secret_is_kept():
-    assert redact("use sk-proj-AbCdEfGhIjKlMnOpQrStUvWx now").text == "use [REDACTED:openai-key] now"
+    assert (
+        redact("use sk-proj-AbCdEfGhIjKlMnOpQrStUvWx now").text == "use [REDACTED:openai-key] now"
+    )
 
 
 def test_a_url_keeps_its_user_and_host_and_loses_only_the_password():

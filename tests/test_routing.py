@@ -6,21 +6,44 @@ import pytest
 
 from hybrid_lsp.config import Routing
 from hybrid_lsp.query import ErrorQuery, Span
-from hybrid_lsp.routing import POLICY_RULES, Availability, Route, complexity, decide, should_use_local
+from hybrid_lsp.routing import (
+    POLICY_RULES,
+    Availability,
+    Route,
+    complexity,
+    decide,
+    should_use_local,
+)
 
 BOTH = Availability(local=True, remote=True)
 LOCAL_ONLY = Availability(local=True, remote=False, remote_reason="ANTHROPIC_API_KEY is not set")
 REMOTE_ONLY = Availability(local=False, remote=True, local_reason="the local model is disabled")
 NEITHER = Availability(
-    local=False, remote=False,
-    local_reason="the local model is disabled", remote_reason="ANTHROPIC_API_KEY is not set",
+    local=False,
+    remote=False,
+    local_reason="the local model is disabled",
+    remote_reason="ANTHROPIC_API_KEY is not set",
 )
 
 
-def route(relevance, complexity_score, *, policy="default", availability=BOTH, known_edit=False,
-          has_match=False, **settings) -> Route:
-    return decide(relevance, complexity_score, Routing(policy=policy, **settings), availability,
-                  known_edit=known_edit, has_match=has_match)
+def route(
+    relevance,
+    complexity_score,
+    *,
+    policy="default",
+    availability=BOTH,
+    known_edit=False,
+    has_match=False,
+    **settings,
+) -> Route:
+    return decide(
+        relevance,
+        complexity_score,
+        Routing(policy=policy, **settings),
+        availability,
+        known_edit=known_edit,
+        has_match=has_match,
+    )
 
 
 # -- complexity ----------------------------------------------------------------------------------
@@ -55,7 +78,9 @@ def test_a_multi_line_message_scores_one_more():
     assert complexity(ErrorQuery("cannot call this\nnote: declared here")) == 3
 
 
-@pytest.mark.parametrize("word", ["type", "lifetime", "borrow", "generic", "trait", "overload", "incompatible"])
+@pytest.mark.parametrize(
+    "word", ["type", "lifetime", "borrow", "generic", "trait", "overload", "incompatible"]
+)
 def test_errors_about_types_and_ownership_score_two_more(word):
     assert complexity(ErrorQuery(f"{word} mismatch at this call")) == 4
 
@@ -69,7 +94,9 @@ def test_related_diagnostics_score_one_more():
 
 
 def test_every_feature_at_once_scores_ten():
-    query = ErrorQuery("incompatible type " + "x" * 200, span=Span(0, 0, 9, 0), related=("another",))
+    query = ErrorQuery(
+        "incompatible type " + "x" * 200, span=Span(0, 0, 9, 0), related=("another",)
+    )
 
     assert complexity(query, diagnostics_in_document=20) == 10
 
@@ -187,7 +214,10 @@ def test_a_local_query_falls_back_to_remote_when_the_local_model_is_missing():
     result = route(0.95, 2, availability=REMOTE_ONLY)
 
     assert result.target == "remote"
-    assert result.reason == "local model unavailable (the local model is disabled); using the remote API"
+    assert (
+        result.reason
+        == "local model unavailable (the local model is disabled); using the remote API"
+    )
     assert result.can_fix is True
 
 
@@ -195,7 +225,10 @@ def test_a_remote_query_falls_back_to_local_when_the_remote_api_is_missing():
     result = route(0.5, 8, availability=LOCAL_ONLY)
 
     assert result.target == "local"
-    assert result.reason == "remote API unavailable (ANTHROPIC_API_KEY is not set); using the local model"
+    assert (
+        result.reason
+        == "remote API unavailable (ANTHROPIC_API_KEY is not set); using the local model"
+    )
     assert result.can_fix is True
 
 
@@ -246,5 +279,8 @@ def test_without_any_model_local_only_reports_the_local_target():
 
 def test_route_to_dict_rounds_relevance_to_four_places():
     assert Route("local", 0.123456, 3, "why").to_dict() == {
-        "target": "local", "relevance": 0.1235, "complexity": 3, "reason": "why",
+        "target": "local",
+        "relevance": 0.1235,
+        "complexity": 3,
+        "reason": "why",
     }
