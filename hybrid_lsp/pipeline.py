@@ -199,7 +199,7 @@ class Pipeline:
             answer = Answer("known", entry.solution, plan.known_edit, relevance=route.relevance,
                             reason=route.reason, title=entry.title)
         elif not route.can_fix:
-            answer = self._stored_explanation(plan, [route.reason])
+            answer = self._stored_explanation(plan, [])
         else:
             answer = await self._ask_models(plan, text, path)
         answer.interaction_id = self.history.record(Interaction(

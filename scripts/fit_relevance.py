@@ -66,7 +66,7 @@ def best_features(kb: KnowledgeBase, text: str, language: str) -> tuple[Features
     return matches[0].features, matches[0].entry.id
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float = 0.01, steps: int = 20000, lr: float = 0.5) -> tuple[np.ndarray, float]:
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-4, steps: int = 60000, lr: float = 1.0) -> tuple[np.ndarray, float]:
     w, b = np.zeros(x.shape[1]), 0.0
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(x @ w + b)))
