@@ -72,6 +72,8 @@ class Settings:
     collections: list[str] = field(default_factory=lambda: list(COLLECTIONS))
     context_lines: int = 8
     max_contexts: int = 3
+    # Seconds after an accepted fix during which going back to the old code counts as undoing it.
+    undo_window: float = 300.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,7 +154,7 @@ def parse_settings(*layers: dict[str, Any] | None) -> tuple[Settings, list[str]]
 
 _TYPES: dict[str, Any] = {
     "local": LocalModel, "remote": RemoteModel, "routing": Routing,
-    "collections": list[str], "context_lines": int, "max_contexts": int,
+    "collections": list[str], "context_lines": int, "max_contexts": int, "undo_window": float,
 }
 
 

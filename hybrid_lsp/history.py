@@ -46,6 +46,17 @@ class Interaction:
     redactions: int = 0
     outcome: str = "offered"
     reject_reason: str = ""
+    # The stored entry whose fix was served (known route), and the entry a validated fix became.
+    served_entry: str = ""
+    learned_entry: str = ""
+    # The outcome whose effects on the knowledge base have been applied (see learning.py).
+    effects_applied: str = ""
+    # The edit as offered: zero-based lines, so it can be followed and learned from.
+    span_start: int = -1
+    span_end: int = -1
+    edit_start: int = -1
+    old_lines: list[str] = field(default_factory=list)
+    new_lines: list[str] = field(default_factory=list)
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     ts: float = field(default_factory=time.time)
 
@@ -89,10 +100,20 @@ class History:
             raise KeyError(f"no interaction with id {interaction_id!r}")
         if current.outcome == outcome and current.reject_reason == reason:
             return current
+        # A late "accepted" (the command arriving after the edit was seen) must not erase what
+        # was learned since; an offer is only "ignored" while nothing else happened to it.
+        if outcome == "accepted" and current.outcome in ("validated", "failed", "undone"):
+            return current
+        if outcome == "ignored" and current.outcome != "offered":
+            return current
         self._shard.set_payload(interaction_id, {"outcome": outcome, "reject_reason": reason, "outcome_ts": time.time()})
         self._shard.flush()
         current.outcome, current.reject_reason = outcome, reason
         return current
+
+    def mark(self, interaction_id: str, **values: Any) -> None:
+        self._shard.set_payload(interaction_id, values)
+        self._shard.flush()
 
     def list(self, days: float | None = None) -> list[Interaction]:
         condition = None
@@ -112,8 +133,14 @@ class History:
         local = [i for i in items if i.route == "local"]
         remote_used = sum(i.prompt_tokens + i.completion_tokens for i in items if i.route == "remote")
         local_used = sum(i.prompt_tokens + i.completion_tokens for i in local)
+        per_route = {}
+        for route in ("known", "local", "remote"):
+            settled = [i for i in decided if i.route == route]
+            good = [i for i in settled if i.outcome in ("accepted", "validated")]
+            per_route[route] = round(len(good) / len(settled), 4) if settled else None
         return {
             "interactions": total,
+            "accept_rate_by_route": per_route,
             "fixes": len(fixes),
             "asks": total - len(fixes),
             "routes": {name: routes.get(name, 0) for name in ("known", "local", "remote")},

@@ -202,6 +202,7 @@ class Match:
     features: Features
     via: str  # "key", "fingerprint" or "search"
     scores: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # outcomes of the times it was served
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -231,9 +232,15 @@ class KnowledgeBase:
         for start in range(0, len(entries), batch):
             chunk = entries[start : start + batch]
             dense = self._embedder.dense([normalise(e.error).text + " " + e.title for e in chunk])
+            # Replacing an entry keeps what users did with it.
+            learned: dict[str, dict] = {}
+            for shard in self._shards.values():
+                for record in shard.retrieve([point_id(e.id) for e in chunk]):
+                    if record.payload.get("outcomes"):
+                        learned[str(record.id)] = {k: record.payload[k] for k in ("outcomes", "counts") if k in record.payload}
             by_collection: dict[str, list[qe.Point]] = {}
             for entry, vector in zip(chunk, dense, strict=True):
-                payload = entry.payload()
+                payload = entry.payload() | learned.get(point_id(entry.id), {})
                 point = qe.Point(
                     point_id(entry.id),
                     {DENSE: vector.tolist(), SPARSE: self._embedder.sparse_document(payload["normalised"] + " " + entry.title)},
@@ -272,6 +279,23 @@ class KnowledgeBase:
             for record in shard.scroll():
                 yield parse_entry(record.payload["entry"])
 
+    def record_outcome(self, entry_id: str, interaction_id: str, outcome: str) -> dict[str, int]:
+        """Idempotent per interaction: the entry keeps a map interaction id -> latest outcome."""
+        pid = point_id(entry_id)
+        for shard in self._shards.values():
+            records = shard.retrieve([pid])
+            if not records:
+                continue
+            outcomes = dict(records[0].payload.get("outcomes") or {})
+            outcomes[interaction_id] = outcome
+            counts: dict[str, int] = {}
+            for value in outcomes.values():
+                counts[value] = counts.get(value, 0) + 1
+            shard.set_payload(pid, {"outcomes": outcomes, "counts": counts})
+            shard.flush()
+            return counts
+        return {}
+
     def counts(self) -> dict[str, int]:
         return {name: shard.count() for name, shard in self._shards.items()}
 
@@ -297,6 +321,7 @@ class KnowledgeBase:
                     entry = parse_entry(record.payload["entry"])
                     if entry.id not in found:
                         found[entry.id] = self._exact_match(entry, first, via, message_text, language)
+                        found[entry.id].counts = dict(record.payload.get("counts") or {})
 
         query_vector = self._embedder.dense([message_text])[0]
         sparse = self._embedder.sparse_query(message_text)
@@ -326,7 +351,8 @@ class KnowledgeBase:
                     language=language_agreement(language, entry.language),
                 )
                 candidates.append(Match(entry, name, 0.0, features, "search",
-                                        {"dense": dense_score.get(pid, 0.0), "bm25": sparse_score.get(pid, 0.0)}))
+                                        {"dense": dense_score.get(pid, 0.0), "bm25": sparse_score.get(pid, 0.0)},
+                                        dict(payload.get("counts") or {})))
         candidates.sort(key=lambda m: combined(m.features), reverse=True)
         for index, match in enumerate(candidates):
             runner_up = combined(candidates[index + 1].features) if index + 1 < len(candidates) else 0.0

@@ -22,6 +22,7 @@ from .config import COLLECTIONS, HISTORY, Settings, local_api_key, remote_api_ke
 from .embedding import Embedder
 from .history import History, Interaction
 from .knowledge import KnowledgeBase, Match, read_jsonl_file
+from .learning import Learning, demoted
 from .query import ErrorQuery
 from .redact import redact
 from .relevance import Calibration
@@ -83,12 +84,15 @@ class Pipeline:
         self.knowledge = KnowledgeBase(self.store.shards, self.embedder, Calibration.load(),
                                        settings.routing.exact_key_relevance)
         self.history = History(self.store.shards[HISTORY], self.embedder)
+        self.learning = Learning(self.knowledge, self.history)
         self._backends: dict[str, Backend] = {}
         self._answers: OrderedDict[str, Answer] = OrderedDict()
         # route -> (monotonic time until which it is skipped, why): a dead backend costs no latency.
         self._down: dict[str, tuple[float, str]] = {}
         if starter:
             self.load_starter()
+        if repaired := self.learning.reconcile():
+            log.info("applied the effects of %d outcome(s) recorded before an interruption", repaired)
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -180,7 +184,7 @@ class Pipeline:
             last -= 1
         for match in matches:
             stored = match.entry.edit
-            if stored is None or match.relevance < self.settings.routing.known_threshold:
+            if stored is None or match.relevance < self.settings.routing.known_threshold or demoted(match.counts):
                 continue
             try:
                 return edits.from_pattern(text, first, last, stored.pattern, stored.replacement,
@@ -202,13 +206,22 @@ class Pipeline:
             answer = self._stored_explanation(plan, [])
         else:
             answer = await self._ask_models(plan, text, path)
+        lines = edits.split_lines(text)
+        edit = answer.edit
+        span = query.span
         answer.interaction_id = self.history.record(Interaction(
             kind="fix", query=query.message, fingerprint=query.fingerprint, route=answer.route,
             relevance=route.relevance, complexity=route.complexity, reason=answer.reason or route.reason,
             model=answer.model, prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
             latency_ms=round((time.perf_counter() - started) * 1000, 2), source=query.source, code=query.code,
             language=query.language, entry_ids=[m.entry.id for m in plan.matches[:3]],
-            explanation=answer.explanation, has_edit=answer.edit is not None, error="; ".join(answer.notes),
+            explanation=answer.explanation, has_edit=edit is not None, error="; ".join(answer.notes),
+            served_entry=plan.known_match.entry.id if answer.route == "known" and plan.known_match and edit else "",
+            span_start=span.start_line if span else -1,
+            span_end=(span.end_line - 1 if span and span.end_line > span.start_line and span.end_char == 0 else span.end_line) if span else -1,
+            edit_start=edit.start if edit else -1,
+            old_lines=lines[edit.start : edit.end] if edit else [],
+            new_lines=list(edit.new_lines) if edit else [],
         ))
         self._remember(query.fingerprint, answer)
         return answer

@@ -22,7 +22,10 @@ from pygls.uris import to_fs_path
 
 from . import __version__
 from .config import Settings, load_settings
+import time
+
 from .edits import LineEdit, lsp_range
+from .outcomes import OutcomeTracker, PendingFix
 from .pipeline import Answer, Pipeline, Plan
 from .query import ErrorQuery, Span, code_window, language_for
 from .store import StoreError
@@ -49,6 +52,7 @@ class HybridServer(LanguageServer):
         self.diagnostics: dict[str, list[types.Diagnostic]] = {}
         self.editor_settings: dict[str, Any] | None = None
         self.resolves_edit = False
+        self.tracker = OutcomeTracker(Settings().undo_window)
 
     # -- helpers used by the handlers ------------------------------------------------------------
 
@@ -59,6 +63,7 @@ class HybridServer(LanguageServer):
 
     def apply_settings(self, editor: dict[str, Any] | None) -> None:
         settings, errors = load_settings(editor)
+        self.tracker.undo_window = settings.undo_window
         if self.pipeline is not None:
             self.pipeline.configure(settings)
         for error in errors:
@@ -104,6 +109,35 @@ class HybridServer(LanguageServer):
             return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
                 types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version), [text_edit])])
         return types.WorkspaceEdit(changes={uri: [text_edit]})
+
+    async def record(self, transitions: list[tuple[str, str]]) -> None:
+        """Write outcome transitions (durable before this returns) and what they teach."""
+        if self.pipeline is None:
+            return
+        for interaction_id, outcome in transitions:
+            try:
+                await asyncio.to_thread(self.pipeline.learning.record, interaction_id, outcome)
+            except (KeyError, ValueError) as exc:
+                log.warning("cannot record %s for %s: %s", outcome, interaction_id, exc)
+
+    def offer(self, uri: str, query: ErrorQuery, answer: Answer, text: str) -> None:
+        """Follow an offered edit through the document's later life (see outcomes.py)."""
+        if answer.edit is None or not answer.interaction_id:
+            return
+        lines = text.split("\n")
+        edit = answer.edit
+        transitions = self.tracker.offered(PendingFix(
+            answer.interaction_id, uri, query.fingerprint, query.message, edit.start,
+            tuple(lines[edit.start : edit.end]), tuple(edit.new_lines), time.time()))
+        if transitions:
+            asyncio.ensure_future(self.record(transitions))
+
+    def seen_diagnostics(self, uri: str, diagnostics: list[types.Diagnostic], version: int | None, complete: bool) -> None:
+        present = {(q.fingerprint, q.message) for q in
+                   (ErrorQuery(d.message, d.source or "", d.code if d.code is not None else "") for d in diagnostics)}
+        transitions = self.tracker.diagnostics(uri, present, version, complete)
+        if transitions:
+            asyncio.ensure_future(self.record(transitions))
 
     @asynccontextmanager
     async def progress(self, title: str):
@@ -236,10 +270,21 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         if dropped:
             log.warning("%s: %d malformed diagnostic(s) for %s ignored", DIAGNOSTICS_NOTIFICATION, dropped, raw["uri"])
         ls.remember_diagnostics(raw["uri"], kept, replace=True)
+        version = raw.get("version") if isinstance(raw.get("version"), int) else None
+        ls.seen_diagnostics(raw["uri"], kept, version, complete=True)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: HybridServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.diagnostics.pop(params.text_document.uri, None)
+        await ls.record(ls.tracker.closed(params.text_document.uri))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    async def did_change(ls: HybridServer, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        document = ls.workspace.get_text_document(uri)
+        transitions = ls.tracker.document_changed(uri, document.source.split("\n"), document.version, time.time())
+        if transitions:
+            await ls.record(transitions)
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
@@ -249,12 +294,13 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         if ls.pipeline is None:
             return None
         uri = params.text_document.uri
+        document = ls.workspace.get_text_document(uri)
+        text, version = document.source, document.version
         ls.remember_diagnostics(uri, list(params.context.diagnostics), replace=False)
+        ls.seen_diagnostics(uri, list(params.context.diagnostics), version, complete=False)
         wanted = [d for d in ls.diagnostics.get(uri, []) if _overlaps(d.range, params.range)]
         if not wanted:
             return None
-        document = ls.workspace.get_text_document(uri)
-        text, version = document.source, document.version
         everything = ls.diagnostics.get(uri, [])
         queries = [ls.query_for(uri, d, text, document.language_id, everything) for d in wanted[:MAX_ACTIONS]]
         pipeline = ls.pipeline
@@ -268,6 +314,13 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
             if not ls.resolves_edit:
                 action.command = types.Command(title=action.title, command=CMD_APPLY, arguments=[data])
             actions.append(action)
+            offered = pipeline.last_answer(plan.query.fingerprint)
+            pending = ls.tracker.get(offered.interaction_id) if offered else None
+            if pending is not None and pending.message == diagnostic.message and pending.state in ("offered", "accepted"):
+                title = f"Hybrid: Reject the {offered.route} suggestion for this error"
+                actions.append(types.CodeAction(
+                    title=title, kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
+                    command=types.Command(title=title, command=CMD_REJECT, arguments=[offered.interaction_id, ""])))
         return actions
 
     @server.feature(types.CODE_ACTION_RESOLVE)
@@ -277,6 +330,7 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         answer, document = await _solve(ls, pipeline, uri, diagnostic)
         if answer.edit is not None:
             action.edit = ls.workspace_edit(uri, document.version, document.source, answer.edit, document.position_codec)
+            ls.offer(uri, ls.query_for(uri, diagnostic, document.source, document.language_id, []), answer, document.source)
             action.command = types.Command(title="Record that the fix was applied", command=CMD_ACCEPT, arguments=[answer.interaction_id])
         else:
             action.command = types.Command(title="Show the explanation", command=CMD_EXPLAIN, arguments=[answer.interaction_id])
@@ -310,11 +364,13 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         answer, document = await _solve(ls, pipeline, uri, diagnostic)
         applied = False
         if answer.edit is not None:
+            ls.offer(uri, ls.query_for(uri, diagnostic, document.source, document.language_id, []), answer, document.source)
             edit = ls.workspace_edit(uri, document.version, document.source, answer.edit, document.position_codec)
             result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="hybrid-lsp fix"))
             applied = bool(result.applied)
             if applied:
-                await asyncio.to_thread(pipeline.history.set_outcome, answer.interaction_id, "accepted")
+                version = ls.workspace.get_text_document(uri).version
+                await ls.record(ls.tracker.accepted(answer.interaction_id, time.time(), version))
         if not applied:
             ls.window_show_message(types.ShowMessageParams(types.MessageType.Info, answer.explanation[:2000]))
         return _answer_json(answer) | {"applied": applied}
@@ -368,6 +424,7 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: HybridServer, params: Any) -> None:
+        await ls.record(ls.tracker.closed())
         if ls.pipeline is not None:
             await ls.pipeline.aclose()
             await asyncio.to_thread(ls.pipeline.close)
@@ -448,8 +505,18 @@ async def _set_outcome(ls: HybridServer, args: tuple[Any, ...], outcome: str) ->
     if not args or not isinstance(args[0], str):
         raise JsonRpcInvalidParams(f"hybridLsp.{outcome[:-2] if outcome.endswith('ed') else outcome}: the first argument must be an interaction id")
     reason = str(args[1]) if len(args) > 1 and args[1] is not None else ""
+    interaction_id = args[0]
+    if outcome == "accepted":
+        pending = ls.tracker.get(interaction_id)
+        version = ls.workspace.get_text_document(pending.uri).version if pending else None
+        if ls.tracker.accepted(interaction_id, time.time(), version) == [] and pending is not None:
+            # Already accepted (the client applied the edit first): running the command again is harmless.
+            current = await asyncio.to_thread(pipeline.history.get, interaction_id)
+            return {"interaction": interaction_id, "outcome": current.outcome if current else outcome}
+    else:
+        ls.tracker.rejected(interaction_id)
     try:
-        interaction = await asyncio.to_thread(pipeline.history.set_outcome, args[0], outcome, reason)
+        interaction = await asyncio.to_thread(pipeline.learning.record, interaction_id, outcome, reason)
     except KeyError as exc:
         raise JsonRpcInvalidParams(str(exc.args[0])) from None
     return {"interaction": interaction.id, "outcome": interaction.outcome}

@@ -33,10 +33,10 @@ def open_document(client: LanguageClient, text: str = SOURCE, uri: str = URI, la
         types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
 
 
-def publish(client: LanguageClient, *diagnostics: types.Diagnostic, uri: str = URI) -> None:
+def publish(client: LanguageClient, *diagnostics: types.Diagnostic, uri: str = URI, version: int = 1) -> None:
     """What the editor plugins send: every diagnostic of the document, from any source."""
     client.protocol.notify("hybridLsp/diagnostics", {
-        "uri": uri, "version": 1,
+        "uri": uri, "version": version,
         "diagnostics": [client.protocol._converter.unstructure(d) for d in diagnostics],
     })
 
