@@ -7,6 +7,7 @@
     hybrid-lsp kb import FILE.jsonl... | kb export [-o FILE] | kb stats | kb show ID | kb remove ID | kb rebuild
     hybrid-lsp stats [--days N] [--json]
     hybrid-lsp history [--days N] [--json]
+    hybrid-lsp doctor
 Every command takes --data-dir DIR (or HYBRID_LSP_DATA_DIR) and --no-starter (or HYBRID_LSP_NO_STARTER=1).
 """
 
@@ -77,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     kb_remove.add_argument("id")
     kb_sub.add_parser("rebuild", parents=[common], help="re-embed every entry with the current model")
 
+    sub.add_parser("doctor", parents=[common], help="check the store, the embedding model and each model backend")
+
     for name, text in (("stats", "routing shares, accept rate and tokens"), ("history", "interactions and outcomes")):
         cmd = sub.add_parser(name, parents=[common], help=text)
         cmd.add_argument("--days", type=float)
@@ -114,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return _search(args)
         if command == "kb":
             return _kb(args)
+        if command == "doctor":
+            return asyncio.run(_doctor(args))
         return _report(args, command)
     except (StoreError, ImportFailed) as exc:
         print(f"hybrid-lsp: {exc}", file=sys.stderr)
@@ -358,6 +363,85 @@ def _rebuild(args: argparse.Namespace) -> int:
     print(f"rebuilt {root}: {len(entries)} entries re-embedded (a copy is in {backup}); "
           "interaction history was kept")
     return 0
+
+
+# -- doctor ------------------------------------------------------------------------------------
+
+async def _doctor(args: argparse.Namespace) -> int:
+    """The troubleshooting guide, made executable: each check says what is wrong and what to do."""
+    from .embedding import Embedder
+    from .pipeline import Pipeline, make_backend
+    from .relevance import Calibration
+    from .store import StoreBusy
+
+    failures = 0
+
+    def report(ok: bool | None, what: str, detail: str) -> None:
+        nonlocal failures
+        failures += ok is False
+        mark = {True: "ok  ", False: "FAIL", None: "note"}[ok]
+        print(f"{mark} {what}: {detail}")
+
+    settings, errors = load_settings()
+    report(not errors, "settings", "; ".join(errors) or "valid")
+    embedder = Embedder()
+    try:
+        embedder.warm()
+        calibration = Calibration.load()
+        same = calibration.model == embedder.model_id
+        report(same, "embedding model", f"{embedder.model_id}, {embedder.dimensions} dimensions" + (
+            "" if same else f"; the relevance calibration was fitted for {calibration.model}: run scripts/fit_relevance.py"))
+    except Exception as exc:  # a broken install: say so rather than crash
+        report(False, "embedding model", f"cannot load ({exc}); reinstall hybrid-lsp")
+    pipeline = None
+    try:
+        pipeline = Pipeline(data_dir(args.data_dir), settings, starter=_starter(args))
+        counts = pipeline.knowledge.counts()
+        empty = counts.get("error-solutions", 0) == 0
+        report(not empty, "knowledge base", f"{data_dir(args.data_dir)}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + (
+            "; error-solutions is empty: import entries with `hybrid-lsp kb import` or drop --no-starter" if empty else ""))
+        stats = pipeline.history.stats(7)
+        if stats["interactions"] >= 20:
+            share = stats["share_without_remote"]
+            report(share >= 0.5, "local share (7 days)", f"{share:.0%} answered without the remote API" + (
+                "; too many remote queries: lower hybridLsp.routing thresholds (policy casual) or add entries" if share < 0.5 else ""))
+            relevance = stats["average_local_relevance"]
+            if relevance is not None and relevance < 0.5:
+                report(False, "relevance", f"average {relevance:.2f}: context is rarely found; check the collections are populated and add examples")
+    except StoreBusy as exc:
+        report(None, "knowledge base", str(exc))
+    except StoreError as exc:
+        report(False, "knowledge base", str(exc))
+    finally:
+        if pipeline is not None:
+            pipeline.close()
+    for route in ("local", "remote"):
+        section = settings.local if route == "local" else settings.remote
+        if not section.enabled:
+            report(None, f"{route} model", "disabled in settings")
+            continue
+        if route == "remote" and settings.routing.policy == "local-only":
+            report(None, "remote model", "not used: the policy is local-only")
+            continue
+        if route == "remote" and not _remote_configured(settings):
+            report(None, "remote model", "not configured: set ANTHROPIC_API_KEY (or, for remote.kind openai, "
+                   "HYBRID_LSP_REMOTE_URL and HYBRID_LSP_REMOTE_API_KEY) to use it")
+            continue
+        backend = make_backend(route, settings)
+        try:
+            problems = await backend.check()
+        finally:
+            await backend.aclose()
+        report(not problems, f"{route} model", "; ".join(problems) or f"{backend.label} answers and has the model")
+    return 1 if failures else 0
+
+
+def _remote_configured(settings) -> bool:
+    from .config import remote_api_key, remote_url
+
+    if settings.remote.kind == "openai":
+        return bool(remote_url() and remote_api_key("openai"))
+    return bool(remote_api_key())
 
 
 # -- stats and history -------------------------------------------------------------------------

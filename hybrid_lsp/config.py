@@ -38,16 +38,23 @@ class LocalModel:
     timeout: float = 60.0
     max_tokens: int = 800
     temperature: float = 0.2
+    # Ask for the fix with a JSON schema (response_format / format); off for servers that reject it.
+    structured: bool = True
+    # Prompt budget: the code window and stored solutions are trimmed to fit.
+    context_tokens: int = 3000
 
 
 @dataclass(slots=True)
 class RemoteModel:
-    """The paid remote model: Anthropic Messages. The key comes from ANTHROPIC_API_KEY."""
+    """The paid remote model: Anthropic Messages (key from ANTHROPIC_API_KEY), or an OpenAI-compatible
+    service (URL from HYBRID_LSP_REMOTE_URL, key from HYBRID_LSP_REMOTE_API_KEY)."""
 
     enabled: bool = True
+    kind: Literal["anthropic", "openai"] = "anthropic"
     model: str = "claude-sonnet-4-5"
     timeout: float = 60.0
     max_tokens: int = 1024
+    context_tokens: int = 6000
 
 
 @dataclass(slots=True)
@@ -65,10 +72,21 @@ class Routing:
 
 
 @dataclass(slots=True)
+class Embeddings:
+    """Optional Ollama embeddings (e.g. nomic-embed-text) in their own named vector, beside the
+    shipped model2vec vectors; empty ollama_model means off. Takes effect when the store opens."""
+
+    ollama_model: str = ""
+    ollama_url: str = "http://localhost:11434"
+    timeout: float = 10.0
+
+
+@dataclass(slots=True)
 class Settings:
     local: LocalModel = field(default_factory=LocalModel)
     remote: RemoteModel = field(default_factory=RemoteModel)
     routing: Routing = field(default_factory=Routing)
+    embeddings: Embeddings = field(default_factory=Embeddings)
     collections: list[str] = field(default_factory=lambda: list(COLLECTIONS))
     context_lines: int = 8
     max_contexts: int = 3
@@ -153,7 +171,7 @@ def parse_settings(*layers: dict[str, Any] | None) -> tuple[Settings, list[str]]
 
 
 _TYPES: dict[str, Any] = {
-    "local": LocalModel, "remote": RemoteModel, "routing": Routing,
+    "local": LocalModel, "remote": RemoteModel, "routing": Routing, "embeddings": Embeddings,
     "collections": list[str], "context_lines": int, "max_contexts": int, "undo_window": float,
 }
 
@@ -174,11 +192,11 @@ def _check_ranges(settings: Settings) -> list[str]:
             routing.local_rules = []
             break
     for section in (settings.local, settings.remote):
-        if section.timeout <= 0 or section.max_tokens <= 0:
+        if section.timeout <= 0 or section.max_tokens <= 0 or section.context_tokens < 200:
             name = "local" if section is settings.local else "remote"
-            errors.append(f"hybridLsp.{name}: timeout and max_tokens must be positive; using defaults")
+            errors.append(f"hybridLsp.{name}: timeout and maxTokens must be positive and contextTokens at least 200; using defaults")
             fresh = LocalModel() if name == "local" else RemoteModel()
-            section.timeout, section.max_tokens = fresh.timeout, fresh.max_tokens
+            section.timeout, section.max_tokens, section.context_tokens = fresh.timeout, fresh.max_tokens, fresh.context_tokens
     if not 0 <= settings.context_lines <= 200:
         errors.append(f"hybridLsp.context_lines must be 0..200, got {settings.context_lines}; using 8")
         settings.context_lines = 8
@@ -237,5 +255,12 @@ def local_api_key() -> str | None:
     return os.environ.get("HYBRID_LSP_LOCAL_API_KEY") or None
 
 
-def remote_api_key() -> str | None:
+def remote_api_key(kind: str = "anthropic") -> str | None:
+    if kind == "openai":
+        return os.environ.get("HYBRID_LSP_REMOTE_API_KEY") or None
     return os.environ.get("ANTHROPIC_API_KEY") or None
+
+
+def remote_url() -> str | None:
+    """Only for the OpenAI-compatible remote; Anthropic's SDK reads ANTHROPIC_BASE_URL itself."""
+    return os.environ.get("HYBRID_LSP_REMOTE_URL") or None

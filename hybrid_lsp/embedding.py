@@ -17,6 +17,7 @@ import qdrant_edge as qe
 MODEL_DIR = Path(__file__).parent / "embedding_model"
 DENSE = "dense"
 SPARSE = "bm25"
+OLLAMA = "ollama"
 
 
 def _model_id(model_dir: Path) -> str:
@@ -71,3 +72,36 @@ class Embedder:
 
     def sparse_query(self, text: str) -> qe.SparseVector:
         return self._bm25.embed_query(text)
+
+
+class OllamaEmbedder:
+    """Embeddings from an Ollama server (e.g. nomic-embed-text), used as an extra retrieval vector.
+
+    Never required: when Ollama is down, entries are stored and searched without this vector, and
+    a breaker keeps a dead server from costing latency on every query.
+    """
+
+    def __init__(self, model: str, url: str, timeout: float) -> None:
+        import ollama
+
+        from .backends import BackendError, Breaker
+
+        self.model, self.url = model, url
+        self._client = ollama.Client(host=url, timeout=timeout)
+        self._breaker = Breaker(threshold=1, cooldown=60.0)
+        self._error = BackendError
+
+    def embed(self, texts: list[str]) -> np.ndarray | None:
+        if not texts or not self._breaker.allow():
+            return None
+        try:
+            response = self._client.embed(model=self.model, input=texts)
+            vectors = np.asarray(response.embeddings, dtype=np.float32)
+            if vectors.ndim != 2 or len(vectors) != len(texts):
+                raise ValueError(f"expected {len(texts)} vectors, got shape {vectors.shape}")
+        except Exception as exc:  # connection refused, unknown model, garbage: all mean "not now"
+            self._breaker.failure(self._error(f"Ollama embeddings at {self.url}: {exc}", unreachable=True))
+            return None
+        self._breaker.success()
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1, norms)

@@ -19,7 +19,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from .config import COLLECTIONS
-from .embedding import DENSE, SPARSE, Embedder
+from .embedding import DENSE, OLLAMA, SPARSE, Embedder, OllamaEmbedder
 from .normalise import canonical_code, canonical_source, fingerprint, normalise
 from .relevance import Calibration, Features, combined, language_agreement, lexical_overlap, tokens
 from .store import Shard
@@ -219,9 +219,12 @@ class KnowledgeBase:
     """Entries in their collections, over the embedded store's shards."""
 
     def __init__(self, shards: dict[str, Shard], embedder: Embedder, calibration: Calibration,
-                 exact_key_relevance: float = 0.97) -> None:
+                 exact_key_relevance: float = 0.97, extra: OllamaEmbedder | None = None) -> None:
         self._shards = {name: shards[name] for name in COLLECTIONS if name in shards}
         self._embedder = embedder
+        # Optional Ollama vectors widen the candidates; relevance still comes from the shipped
+        # model's features, so the calibration stays valid.
+        self.extra = extra
         self._calibration = calibration
         self.exact_key_relevance = exact_key_relevance
 
@@ -231,7 +234,9 @@ class KnowledgeBase:
         """Insert or replace entries by id; an id moved to another collection leaves the old one."""
         for start in range(0, len(entries), batch):
             chunk = entries[start : start + batch]
-            dense = self._embedder.dense([normalise(e.error).text + " " + e.title for e in chunk])
+            texts = [normalise(e.error).text + " " + e.title for e in chunk]
+            dense = self._embedder.dense(texts)
+            extra = self.extra.embed(texts) if self.extra is not None else None
             # Replacing an entry keeps what users did with it.
             learned: dict[str, dict] = {}
             for shard in self._shards.values():
@@ -239,13 +244,12 @@ class KnowledgeBase:
                     if record.payload.get("outcomes"):
                         learned[str(record.id)] = {k: record.payload[k] for k in ("outcomes", "counts") if k in record.payload}
             by_collection: dict[str, list[qe.Point]] = {}
-            for entry, vector in zip(chunk, dense, strict=True):
+            for index, (entry, vector) in enumerate(zip(chunk, dense, strict=True)):
                 payload = entry.payload() | learned.get(point_id(entry.id), {})
-                point = qe.Point(
-                    point_id(entry.id),
-                    {DENSE: vector.tolist(), SPARSE: self._embedder.sparse_document(payload["normalised"] + " " + entry.title)},
-                    payload,
-                )
+                vectors = {DENSE: vector.tolist(), SPARSE: self._embedder.sparse_document(payload["normalised"] + " " + entry.title)}
+                if extra is not None:
+                    vectors[OLLAMA] = extra[index].tolist()
+                point = qe.Point(point_id(entry.id), vectors, payload)
                 by_collection.setdefault(entry.collection, []).append(point)
             for name, shard in self._shards.items():
                 moved = [point_id(e.id) for e in chunk if e.collection != name]
@@ -325,22 +329,28 @@ class KnowledgeBase:
 
         query_vector = self._embedder.dense([message_text])[0]
         sparse = self._embedder.sparse_query(message_text)
+        extra = self.extra.embed([message_text]) if self.extra is not None else None
         query_tokens = tokens(message_text)
         candidates: list[Match] = []
         for name in wanted:
             shard = self._shards[name]
-            dense_hits, sparse_hits = shard.query_batch([
+            requests = [
                 qe.QueryRequest(limit=10, query=qe.Query.Nearest(query_vector.tolist(), using=DENSE), with_payload=True),
                 qe.QueryRequest(limit=10, query=qe.Query.Nearest(sparse, using=SPARSE), with_payload=True),
-            ])
+            ]
+            if extra is not None:
+                requests.append(qe.QueryRequest(limit=10, query=qe.Query.Nearest(extra[0].tolist(), using=OLLAMA), with_payload=True))
+            dense_hits, sparse_hits, *extra_hits = shard.query_batch(requests)
             dense_score = {str(h.id): h.score for h in dense_hits}
             sparse_score = {str(h.id): h.score for h in sparse_hits}
+            for hit in (extra_hits[0] if extra_hits else []):
+                sparse_score.setdefault(str(hit.id), 0.0)
             missing = [pid for pid in sparse_score if pid not in dense_score]
             if missing:
                 for record in shard.retrieve(missing, with_vector=True):
                     vector = np.asarray(record.vector[DENSE], dtype=np.float32)
                     dense_score[str(record.id)] = float(vector @ query_vector / (np.linalg.norm(vector) or 1.0))
-            payloads = {str(h.id): h.payload for h in [*dense_hits, *sparse_hits]}
+            payloads = {str(h.id): h.payload for h in [*dense_hits, *sparse_hits, *(extra_hits[0] if extra_hits else [])]}
             for pid, payload in payloads.items():
                 entry = parse_entry(payload["entry"])
                 if entry.id in found:

@@ -13,13 +13,14 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import edits, prompts
-from .backends import Anthropic, Backend, BackendError, Completion, Ollama, OpenAICompatible
-from .config import COLLECTIONS, HISTORY, Settings, local_api_key, remote_api_key
-from .embedding import Embedder
+from .backends import Anthropic, Backend, BackendError, Breaker, Completion, Ollama, OpenAICompatible, Request
+from .config import COLLECTIONS, HISTORY, Settings, local_api_key, remote_api_key, remote_url
+from .embedding import OLLAMA, Embedder, OllamaEmbedder
 from .history import History, Interaction
 from .knowledge import KnowledgeBase, Match, read_jsonl_file
 from .learning import Learning, demoted
@@ -30,7 +31,6 @@ from .routing import Availability, Route, complexity, decide
 from .store import Store
 
 log = logging.getLogger(__name__)
-BACKEND_RETRY_SECONDS = 30.0
 # Below this calibrated relevance a stored solution is more likely wrong than right: not shown.
 SHOW_STORED_FROM = 0.5
 STARTER_DIR = Path(__file__).parent / "starter"
@@ -82,19 +82,42 @@ class Pipeline:
         self.embedder = Embedder()
         self.store = Store(data_dir, (*COLLECTIONS, HISTORY), self.embedder.model_id, self.embedder.dimensions)
         self.knowledge = KnowledgeBase(self.store.shards, self.embedder, Calibration.load(),
-                                       settings.routing.exact_key_relevance)
+                                       settings.routing.exact_key_relevance, self._ollama_vectors(settings))
         self.history = History(self.store.shards[HISTORY], self.embedder)
         self.learning = Learning(self.knowledge, self.history)
         self._backends: dict[str, Backend] = {}
         self._answers: OrderedDict[str, Answer] = OrderedDict()
-        # route -> (monotonic time until which it is skipped, why): a dead backend costs no latency.
-        self._down: dict[str, tuple[float, str]] = {}
+        # A dead backend costs no latency: it is skipped while its breaker is open.
+        self.breakers = {"local": Breaker(), "remote": Breaker()}
+        # Identical requests in flight share one model call: key -> [task, waiters].
+        self._inflight: dict[tuple[str, str, str], list] = {}
         if starter:
             self.load_starter()
         if repaired := self.learning.reconcile():
             log.info("applied the effects of %d outcome(s) recorded before an interruption", repaired)
 
     # -- set-up ------------------------------------------------------------------------------
+
+    def _ollama_vectors(self, settings: Settings) -> OllamaEmbedder | None:
+        """Ollama embeddings in their own named vector, when configured and reachable."""
+        model = settings.embeddings.ollama_model
+        if not model:
+            return None
+        extra = OllamaEmbedder(model, settings.embeddings.ollama_url, settings.embeddings.timeout)
+        probe = extra.embed(["dimension probe"])
+        if probe is None:
+            log.warning("Ollama embeddings (%s at %s) are not available; searching without them",
+                        model, settings.embeddings.ollama_url)
+            return None
+        wanted = {"model": model, "dims": int(probe.shape[1])}
+        stored = self.store.read_meta().get("ollama")
+        if stored != wanted:
+            for name in COLLECTIONS:
+                self.store.shards[name].add_dense_vector(OLLAMA, wanted["dims"], replace=stored is not None)
+            self.store.update_meta(ollama=wanted)
+            if stored is not None:
+                log.warning("Ollama embedding model changed; run `hybrid-lsp kb rebuild` to re-embed entries")
+        return extra
 
     def load_starter(self) -> int:
         """Import the shipped starter entries once per starter version; user entries are kept."""
@@ -120,27 +143,24 @@ class Pipeline:
             remote_reason = "hybridLsp.remote.enabled is false"
         elif self.settings.routing.policy == "local-only":
             remote_reason = "policy is local-only"
-        elif not remote_api_key():
+        elif remote.kind == "openai" and not (remote_url() and remote_api_key("openai")):
+            remote_reason = "HYBRID_LSP_REMOTE_URL and HYBRID_LSP_REMOTE_API_KEY are not both set"
+        elif remote.kind == "anthropic" and not remote_api_key():
             remote_reason = "ANTHROPIC_API_KEY is not set"
         else:
             remote_reason = ""
-        now = time.monotonic()
-        for route, (until, why) in list(self._down.items()):
-            if now >= until:
-                del self._down[route]
-            elif route == "local" and not local_reason:
-                local_reason = f"{why} (retrying in {until - now:.0f} s)"
-            elif route == "remote" and not remote_reason:
-                remote_reason = f"{why} (retrying in {until - now:.0f} s)"
+        for route, breaker in self.breakers.items():
+            if not breaker.allow():
+                why = f"{breaker.reason} (retrying in {breaker.retry_in():.0f} s)"
+                if route == "local" and not local_reason:
+                    local_reason = why
+                elif route == "remote" and not remote_reason:
+                    remote_reason = why
         return Availability(not local_reason, not remote_reason, local_reason, remote_reason)
 
     def backend(self, route: str) -> Backend:
         if route not in self._backends:
-            if route == "local":
-                local = self.settings.local
-                self._backends[route] = Ollama(local) if local.kind == "ollama" else OpenAICompatible(local, local_api_key())
-            else:
-                self._backends[route] = Anthropic(self.settings.remote, remote_api_key() or "")
+            self._backends[route] = make_backend(route, self.settings)
         return self._backends[route]
 
     async def aclose(self) -> None:
@@ -195,7 +215,7 @@ class Pipeline:
 
     # -- solving: may call a model -------------------------------------------------------------
 
-    async def solve(self, plan: Plan, text: str, path: str) -> Answer:
+    async def solve(self, plan: Plan, text: str, path: str, on_text: Callable[[str], None] | None = None) -> Answer:
         started = time.perf_counter()
         query, route = plan.query, plan.route
         if route.target == "known" and plan.known_edit is not None and plan.known_match is not None:
@@ -205,7 +225,7 @@ class Pipeline:
         elif not route.can_fix:
             answer = self._stored_explanation(plan, [])
         else:
-            answer = await self._ask_models(plan, text, path)
+            answer = await self._shared(plan, text, path, on_text)
         lines = edits.split_lines(text)
         edit = answer.edit
         span = query.span
@@ -249,7 +269,35 @@ class Pipeline:
             for m in plan.matches[: self.settings.max_contexts] if m.relevance >= floor
         ]
 
-    async def _ask_models(self, plan: Plan, text: str, path: str) -> Answer:
+    async def _shared(self, plan: Plan, text: str, path: str, on_text: Callable[[str], None] | None) -> Answer:
+        """Identical requests in flight (same error, same code window) share one model call.
+
+        The call is cancelled only when every request waiting on it has been cancelled.
+        """
+        window = plan.query.window
+        key = (plan.route.target, plan.query.fingerprint,
+               hashlib.sha256("\n".join(window.lines if window else ()).encode()).hexdigest())
+        entry = self._inflight.get(key)
+        first = entry is None
+        if first:
+            task = asyncio.ensure_future(self._ask_models(plan, text, path, on_text))
+            entry = self._inflight[key] = [task, 0]
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        entry[1] += 1
+        try:
+            answer = await asyncio.shield(entry[0])
+        except asyncio.CancelledError:
+            entry[1] -= 1
+            if entry[1] == 0:
+                entry[0].cancel()
+            raise
+        if first:
+            return answer
+        # The tokens were paid once, by the first request.
+        return replace(answer, prompt_tokens=0, completion_tokens=0,
+                       notes=[*answer.notes, "shared the answer of an identical request in flight"])
+
+    async def _ask_models(self, plan: Plan, text: str, path: str, on_text: Callable[[str], None] | None = None) -> Answer:
         availability = self.availability()
         order = [plan.route.target]
         other = "remote" if plan.route.target == "local" else "local"
@@ -258,28 +306,32 @@ class Pipeline:
         notes: list[str] = []
         for target in order:
             try:
-                return await self._ask_one(plan, text, path, target, notes)
+                answer = await self._ask_one(plan, text, path, target, notes, on_text)
             except BackendError as exc:
                 notes.append(str(exc))
                 self._backend_failed(target, exc)
+                continue
+            self.breakers[target].success()
+            return answer
         return self._stored_explanation(plan, notes)
 
     def _backend_failed(self, route: str, exc: BackendError) -> None:
         log.info("%s route failed: %s", route, exc)
-        if exc.unreachable:
-            self._down[route] = (time.monotonic() + BACKEND_RETRY_SECONDS, str(exc))
+        self.breakers[route].failure(exc)
 
-    async def _ask_one(self, plan: Plan, text: str, path: str, target: str, notes: list[str]) -> Answer:
+    async def _ask_one(self, plan: Plan, text: str, path: str, target: str, notes: list[str],
+                       on_text: Callable[[str], None] | None = None) -> Answer:
         query = plan.query
         backend = self.backend(target)
-        prompt = prompts.fix_prompt(query, self._contexts(plan, target), path)
+        budget = (self.settings.local if target == "local" else self.settings.remote).context_tokens
+        prompt = prompts.fix_prompt(query, self._contexts(plan, target), path, budget)
         redactions = 0
         if target == "remote":
             cleaned = redact(prompt)
             prompt, redactions = cleaned.text, cleaned.total
             if cleaned.total:
                 log.info("redacted %s before the remote call", cleaned.counts)
-        completion = await backend.complete(prompts.SYSTEM, prompt)
+        completion = await backend.complete(Request(prompts.SYSTEM, prompt, prompts.FIX_SCHEMA, on_text))
         usage = [completion]
         window = query.window
         first, size = (window.first_line, len(window.lines)) if window else (0, 0)
@@ -287,7 +339,7 @@ class Pipeline:
             fix = prompts.parse_fix(completion.text, first, size)
         except prompts.FixFormatError as exc:
             retry = f"{prompt}\n\nYour previous answer could not be used: {exc}. Reply with the JSON object only."
-            completion = await backend.complete(prompts.SYSTEM, retry)
+            completion = await backend.complete(Request(prompts.SYSTEM, retry, prompts.FIX_SCHEMA, on_text))
             usage.append(completion)
             try:
                 fix = prompts.parse_fix(completion.text, first, size)
@@ -309,7 +361,7 @@ class Pipeline:
                       completion_tokens=sum(c.completion_tokens for c in usage),
                       relevance=plan.route.relevance, reason=reason, notes=notes)
 
-    async def ask(self, question: str, code: str | None) -> Answer:
+    async def ask(self, question: str, code: str | None, on_text: Callable[[str], None] | None = None) -> Answer:
         """A free-form question, routed by how close the knowledge base gets to it."""
         started = time.perf_counter()
         query = ErrorQuery(message=question)
@@ -331,11 +383,12 @@ class Pipeline:
                 continue
             sent = redact(prompt).text if target == "remote" else prompt
             try:
-                completion: Completion = await self.backend(target).complete(prompts.ASK_SYSTEM, sent)
+                completion: Completion = await self.backend(target).complete(Request(prompts.ASK_SYSTEM, sent, None, on_text))
             except BackendError as exc:
                 notes.append(str(exc))
                 self._backend_failed(target, exc)
                 continue
+            self.breakers[target].success()
             answer = Answer(target, completion.text.strip(), model=completion.model,
                             prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
                             relevance=plan.route.relevance, reason=plan.route.reason, notes=notes)
@@ -362,6 +415,17 @@ class Pipeline:
 
     def last_answer(self, fingerprint: str) -> Answer | None:
         return self._answers.get(fingerprint)
+
+
+def make_backend(route: str, settings: Settings) -> Backend:
+    if route == "local":
+        local = settings.local
+        return Ollama(local) if local.kind == "ollama" else OpenAICompatible.local(local, local_api_key())
+    remote = settings.remote
+    if remote.kind == "openai":
+        return OpenAICompatible("remote", remote_url() or "", remote.model, api_key=remote_api_key("openai"),
+                                timeout=remote.timeout, max_tokens=remote.max_tokens, temperature=None)
+    return Anthropic(remote, remote_api_key() or "")
 
 
 def _loop_running() -> bool:

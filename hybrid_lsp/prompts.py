@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .edits import LineEdit
-from .query import ErrorQuery
+from .query import CodeWindow, ErrorQuery
 
 SYSTEM = (
     "You fix one diagnostic in a source file. Reply with exactly one JSON object and nothing else:\n"
@@ -27,6 +27,34 @@ ASK_SYSTEM = (
     "You are a concise programming assistant inside a code editor. Answer the question directly, "
     "in Markdown, using the given code and context where they help."
 )
+
+
+FIX_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "explanation": {"type": "string"},
+        "edit": {
+            "anyOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "start_line": {"type": "integer"},
+                        "end_line": {"type": "integer"},
+                        "replacement": {"type": "string"},
+                    },
+                    "required": ["start_line", "end_line", "replacement"],
+                },
+            ]
+        },
+    },
+    "required": ["explanation", "edit"],
+}
+
+
+def estimate_tokens(text: str) -> int:
+    """About 3.5 characters a token for code and English: a budget guard, not billing."""
+    return int(len(text) / 3.5) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +92,32 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def fix_prompt(query: ErrorQuery, contexts: list[Context], path: str) -> str:
+def fix_prompt(query: ErrorQuery, contexts: list[Context], path: str, budget: int | None = None) -> str:
+    """The prompt, trimmed to `budget` tokens: stored solutions go first, then code far from the error."""
+    prompt = _fix_prompt(query, contexts, path)
+    if budget is None:
+        return prompt
+    contexts = list(contexts)
+    while estimate_tokens(prompt) > budget and contexts:
+        contexts.pop()
+        prompt = _fix_prompt(query, contexts, path)
+    window = query.window
+    while estimate_tokens(prompt) > budget and window is not None and len(window.lines) > 1 and query.span is not None:
+        lines = list(window.lines)
+        first = window.first_line
+        # Drop the line farthest from the diagnostic.
+        if query.span.start_line - first >= first + len(lines) - 1 - query.span.end_line:
+            lines.pop(0)
+            first += 1
+        else:
+            lines.pop()
+        window = CodeWindow(first, tuple(lines))
+        query = replace(query, window=window)
+        prompt = _fix_prompt(query, contexts, path)
+    return prompt
+
+
+def _fix_prompt(query: ErrorQuery, contexts: list[Context], path: str) -> str:
     head = f"File: {path}" + (f" ({query.language})" if query.language else "")
     where = ""
     if query.span is not None:

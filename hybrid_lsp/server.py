@@ -24,7 +24,7 @@ from . import __version__
 from .config import Settings, load_settings
 import time
 
-from .edits import LineEdit, lsp_range
+from .edits import LineEdit, lsp_range, unified_diff
 from .outcomes import OutcomeTracker, PendingFix
 from .pipeline import Answer, Pipeline, Plan
 from .query import ErrorQuery, Span, code_window, language_for
@@ -53,6 +53,17 @@ class HybridServer(LanguageServer):
         self.editor_settings: dict[str, Any] | None = None
         self.resolves_edit = False
         self.tracker = OutcomeTracker(Settings().undo_window)
+        # Stored fixes computed inside codeAction for clients that cannot resolve: one interaction
+        # per diagnostic and document version, however often the editor asks.
+        self.eager: dict[tuple, Answer] = {}
+        self._warned: dict[str, float] = {}
+
+    def warn_once(self, message: str, every: float = 300.0) -> None:
+        """A failing backend is reported once in a while, not on every request."""
+        now = time.monotonic()
+        if now - self._warned.get(message, -every) >= every:
+            self._warned[message] = now
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"hybrid-lsp: {message}"))
 
     # -- helpers used by the handlers ------------------------------------------------------------
 
@@ -71,14 +82,13 @@ class HybridServer(LanguageServer):
             log.warning("settings: %s", error)
 
     def remember_diagnostics(self, uri: str, diagnostics: list[types.Diagnostic], replace: bool) -> None:
-        if replace:
-            self.diagnostics[uri] = list(diagnostics)
-            return
-        known = self.diagnostics.setdefault(uri, [])
+        """Keep one diagnostic per (range, code, message): clients echo them with fields missing."""
+        known = {} if replace else {_identity(d): d for d in self.diagnostics.get(uri, [])}
         for diagnostic in diagnostics:
-            if diagnostic not in known:
-                known.append(diagnostic)
-        del known[:-200]
+            key = _identity(diagnostic)
+            if key not in known or (diagnostic.source and not known[key].source):
+                known[key] = diagnostic
+        self.diagnostics[uri] = list(known.values())[-200:]
 
     def query_for(self, uri: str, diagnostic: types.Diagnostic, text: str, language_id: str | None,
                   others: list[types.Diagnostic]) -> ErrorQuery:
@@ -179,6 +189,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _identity(d: types.Diagnostic) -> tuple:
+    r = d.range
+    return (r.start.line, r.start.character, r.end.line, r.end.character, str(d.code or ""), d.message)
 
 
 def _overlaps(a: types.Range, b: types.Range) -> bool:
@@ -312,7 +327,17 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
             action = types.CodeAction(title=_title(plan, pipeline), kind=types.CodeActionKind.QuickFix,
                                       diagnostics=[diagnostic], data=data)
             if not ls.resolves_edit:
-                action.command = types.Command(title=action.title, command=CMD_APPLY, arguments=[data])
+                if plan.route.target == "known" and plan.known_edit is not None:
+                    # A stored fix is instant: give it eagerly, no model is involved.
+                    answer = await _eager(ls, pipeline, uri, version, diagnostic, plan, text)
+                    action.edit = ls.workspace_edit(uri, version, text, answer.edit, document.position_codec)
+                    if _supports(ls, "workspace.apply_edit"):
+                        # Clients that can take commands run this after the edit; the rest
+                        # (e.g. ALE, which runs only the command) are seen accepting in didChange.
+                        action.command = types.Command(title="Record that the fix was applied", command=CMD_ACCEPT,
+                                                       arguments=[answer.interaction_id])
+                else:
+                    action.command = types.Command(title=action.title, command=CMD_APPLY, arguments=[data])
             actions.append(action)
             offered = pipeline.last_answer(plan.query.fingerprint)
             pending = ls.tracker.get(offered.interaction_id) if offered else None
@@ -352,6 +377,10 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         queries = [ls.query_for(uri, d, text, document.language_id, everything) for d in here[:3]]
         plans = await asyncio.to_thread(lambda: [pipeline.plan(q, text, len(everything)) for q in queries])
         parts = [_hover_text(q, p, pipeline.last_answer(q.fingerprint)) for q, p in zip(queries, plans)]
+        formats = getattr(getattr(getattr(ls.client_capabilities, "text_document", None), "hover", None), "content_format", None)
+        if formats and types.MarkupKind.Markdown not in formats:
+            plain = "\n\n".join(parts).replace("**", "").replace("`", "")
+            return types.Hover(types.MarkupContent(types.MarkupKind.PlainText, plain), range=here[0].range)
         return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, "\n\n".join(parts)), range=here[0].range)
 
     @server.command(CMD_APPLY)
@@ -363,16 +392,23 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         uri, diagnostic = _action_data(ls, _plain(args[0]))
         answer, document = await _solve(ls, pipeline, uri, diagnostic)
         applied = False
-        if answer.edit is not None:
+        if answer.edit is not None and _supports(ls, "workspace.apply_edit"):
             ls.offer(uri, ls.query_for(uri, diagnostic, document.source, document.language_id, []), answer, document.source)
             edit = ls.workspace_edit(uri, document.version, document.source, answer.edit, document.position_codec)
-            result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="hybrid-lsp fix"))
-            applied = bool(result.applied)
+            try:
+                result = await asyncio.wait_for(ls.workspace_apply_edit_async(
+                    types.ApplyWorkspaceEditParams(edit=edit, label="hybrid-lsp fix")), timeout=30)
+                applied = bool(result.applied)
+            except asyncio.TimeoutError:
+                log.warning("the client did not answer workspace/applyEdit within 30 s")
             if applied:
                 version = ls.workspace.get_text_document(uri).version
                 await ls.record(ls.tracker.accepted(answer.interaction_id, time.time(), version))
         if not applied:
-            ls.window_show_message(types.ShowMessageParams(types.MessageType.Info, answer.explanation[:2000]))
+            text = answer.explanation[:2000]
+            if answer.edit is not None:
+                text += "\n\n" + unified_diff(document.source, answer.edit, to_fs_path(uri) or uri)[:2000]
+            ls.window_show_message(types.ShowMessageParams(types.MessageType.Info, text))
         return _answer_json(answer) | {"applied": applied}
 
     @server.command(CMD_ASK)
@@ -390,8 +426,8 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
                 code = "\n".join(lines[start : end + 1]) if lines and start <= end else None
             else:
                 code = document.source[:20000] or None
-        async with ls.progress("hybrid-lsp: thinking"):
-            answer = await pipeline.ask(question, code)
+        async with ls.progress("hybrid-lsp: thinking") as report:
+            answer = await pipeline.ask(question, code, on_text=_streamed(report))
         return _answer_json(answer)
 
     @server.command(CMD_ACCEPT)
@@ -469,10 +505,37 @@ async def _solve(ls: HybridServer, pipeline: Pipeline, uri: str, diagnostic: typ
     where = "local model" if plan.route.target == "local" else "Claude"
     async with ls.progress(f"hybrid-lsp: asking the {where}") as report:
         report(plan.route.reason)
-        answer = await pipeline.solve(plan, text, path)
+        answer = await pipeline.solve(plan, text, path, on_text=_streamed(report))
     if answer.notes and answer.edit is None:
-        ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, "hybrid-lsp: " + "; ".join(answer.notes)))
+        ls.warn_once("; ".join(answer.notes))
     return answer, document
+
+
+def _streamed(report):
+    """Partial model output as progress messages, at most five a second."""
+    received: list[str] = []
+    last = [0.0]
+
+    def on_text(piece: str) -> None:
+        received.append(piece)
+        now = time.monotonic()
+        if now - last[0] >= 0.2:
+            last[0] = now
+            tail = "".join(received)[-60:].replace("\n", " ")
+            report(f"receiving… {tail}")
+    return on_text
+
+
+async def _eager(ls: HybridServer, pipeline: Pipeline, uri: str, version: int | None,
+                 diagnostic: types.Diagnostic, plan: Plan, text: str) -> Answer:
+    key = (uri, version, _identity(diagnostic))
+    answer = ls.eager.get(key)
+    if answer is None:
+        answer = await pipeline.solve(plan, text, to_fs_path(uri) or uri)
+        ls.offer(uri, plan.query, answer, text)
+        ls.eager = {k: v for k, v in ls.eager.items() if k[0] != uri or k[1] == version}
+        ls.eager[key] = answer
+    return answer
 
 
 def _answer_json(answer: Answer) -> dict[str, Any]:

@@ -43,7 +43,8 @@ class Shard:
         )
         try:
             if (path / "edge_config.json").exists() or any(path.glob("segments*")):
-                self._shard = qe.EdgeShard.load(str(path), config)
+                # The stored config is authoritative (it may hold an extra named vector).
+                self._shard = qe.EdgeShard.load(str(path))
             else:
                 path.mkdir(parents=True, exist_ok=True)
                 self._shard = qe.EdgeShard.create(str(path), config)
@@ -62,6 +63,20 @@ class Shard:
                 f"cannot open the knowledge base collection at {path}: {text}. "
                 "If it is damaged, run `hybrid-lsp kb rebuild`."
             ) from None
+
+    def add_dense_vector(self, name: str, size: int, replace: bool) -> None:
+        """A named dense vector beside the built-in ones (replace: drop the old one first)."""
+        with self._lock:
+            if replace:
+                try:
+                    self._shard.update(qe.UpdateOperation.delete_vector_name(name))
+                except Exception:  # not there yet
+                    pass
+            try:
+                self._shard.update(qe.UpdateOperation.create_dense_vector(name, size, qe.Distance.Cosine))
+            except Exception as exc:
+                if "exist" not in str(exc).lower():
+                    raise
 
     def upsert(self, points: list[qe.Point]) -> None:
         if not points:

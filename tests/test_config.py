@@ -183,7 +183,7 @@ def test_a_non_positive_timeout_or_token_limit_is_reset(section, values, fresh):
     model = getattr(settings, section)
     assert (model.timeout, model.max_tokens) == (fresh.timeout, fresh.max_tokens)
     assert errors == [
-        f"hybridLsp.{section}: timeout and max_tokens must be positive; using defaults"
+        f"hybridLsp.{section}: timeout and maxTokens must be positive and contextTokens at least 200; using defaults"
     ]
 
 

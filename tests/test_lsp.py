@@ -179,24 +179,52 @@ async def test_forwarded_diagnostics_serve_clients_that_send_empty_contexts(lsp:
     assert [a.diagnostics[0].code for a in actions] == ["F401"]
 
 
+async def raw_code_actions(client: LanguageClient, diag: types.Diagnostic) -> list[dict]:
+    """The client library would turn an action carrying a command into a bare Command: read it raw."""
+    client.protocol.get_result_type = lambda method: None
+    try:
+        response = await client.protocol.send_request_async(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(URI), range=diag.range,
+            context=types.CodeActionContext(diagnostics=[diag])))
+    finally:
+        del client.protocol.get_result_type
+    return raw(response)
+
+
 @pytest.mark.asyncio
-async def test_clients_that_cannot_resolve_get_a_command_that_applies_the_fix(kb_env):
+async def test_clients_that_cannot_resolve_get_stored_fixes_at_once_with_the_accept_command(kb_env):
     client = await start_client(kb_env, capabilities="emacs")
     try:
         open_document(client)
-        # The client library would turn an action carrying a command into a bare Command: read it raw.
-        client.protocol.get_result_type = lambda method: None
-        response = await client.protocol.send_request_async(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(URI), range=UNUSED_OS.range,
-            context=types.CodeActionContext(diagnostics=[UNUSED_OS])))
-        del client.protocol.get_result_type
-        action = raw(response[0])
+        first = (await raw_code_actions(client, UNUSED_OS))[0]
+        again = (await raw_code_actions(client, UNUSED_OS))[0]
+        assert first["command"]["command"] == "hybridLsp.accept"
+        assert again["command"]["arguments"] == first["command"]["arguments"], "asking twice records one interaction"
+        edit = client.protocol._converter.structure(first["edit"], types.WorkspaceEdit)
+        assert apply_edit(SOURCE, edit) == SOURCE.replace("import os\n", "")
+        await execute(client, "hybridLsp.accept", *first["command"]["arguments"])
+        stats = await execute(client, "hybridLsp.stats")
+        assert stats["interactions"] == 1 and stats["outcomes"] == {"accepted": 1}
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+@pytest.mark.asyncio
+async def test_clients_that_cannot_resolve_get_a_command_that_asks_the_model_and_applies_the_fix(kb_env, model_server: ModelServer):
+    model_server.reply = replace_line_reply(6, "    print(sys.argv, name)")
+    kb_env["HYBRID_LSP_LOCAL_URL"] = model_server.url + "/v1"
+    client = await start_client(kb_env, capabilities="emacs")
+    try:
+        open_document(client)
+        action = (await raw_code_actions(client, UNDEFINED))[0]
         assert "edit" not in action, "no model work in codeAction, even for clients that cannot resolve"
+        assert model_server.requests == []
         command = action["command"]
         assert command["command"] == "hybridLsp.applyFix"
         result = await execute(client, command["command"], *command["arguments"])
-        assert result["applied"] is True and result["route"] == "known"
-        assert apply_edit(SOURCE, client.applied_edits[0]) == SOURCE.replace("import os\n", "")
+        assert result["applied"] is True and result["route"] == "local"
+        assert apply_edit(SOURCE, client.applied_edits[0]).split("\n")[5] == "    print(sys.argv, name)"
         stats = await execute(client, "hybridLsp.stats")
         assert stats["outcomes"] == {"accepted": 1}
     finally:
