@@ -105,8 +105,9 @@ class Breaker:
 
 
 def _retrying_client(base_url: str, timeout: float, headers: dict[str, str]) -> httpx.AsyncClient:
+    # Statuses are retried; timeouts are not (a slow model stays slow, and the breaker takes over).
     retry = Retry(total=2, backoff_factor=0.5, status_forcelist=RETRY_STATUSES, allowed_methods=["GET", "POST"],
-                  respect_retry_after_header=True, max_backoff_wait=20.0)
+                  retry_on_exceptions=[], respect_retry_after_header=True, max_backoff_wait=20.0)
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/") + "/",
         headers=headers,
@@ -116,6 +117,8 @@ def _retrying_client(base_url: str, timeout: float, headers: dict[str, str]) -> 
 
 
 def _http_failure(where: str, exc: Exception, timeout: float, hint: str) -> BackendError:
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return BackendError(f"{where} stopped in the middle of its answer (the connection dropped)")
     if isinstance(exc, httpx.ConnectError):
         return BackendError(f"{where} is not reachable; {hint}", unreachable=True)
     if isinstance(exc, httpx.TimeoutException):
@@ -142,27 +145,30 @@ class OpenAICompatible:
     """Chat completions as served by Lemonade, llama.cpp's server, vLLM, LM Studio, or a remote service."""
 
     def __init__(self, route: str, base_url: str, model: str, *, api_key: str | None, timeout: float,
-                 max_tokens: int, temperature: float | None, structured: bool = True) -> None:
+                 max_tokens: int, temperature: float | None, structured: bool = True, stream: bool = True) -> None:
         self.route, self.model, self.base_url = route, model, base_url
         self.label = f"{'local' if route == 'local' else 'remote'} model {model} at {base_url}"
         self._timeout, self._max_tokens, self._temperature = timeout, max_tokens, temperature
         self._structured = structured
+        self._stream_answers = stream
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = _retrying_client(base_url, timeout, headers)
 
     @classmethod
     def local(cls, settings: LocalModel, api_key: str | None) -> OpenAICompatible:
         return cls("local", settings.base_url, settings.model, api_key=api_key, timeout=settings.timeout,
-                   max_tokens=settings.max_tokens, temperature=settings.temperature, structured=settings.structured)
+                   max_tokens=settings.max_tokens, temperature=settings.temperature, structured=settings.structured,
+                   stream=settings.stream)
 
     def _body(self, request: Request, structured: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
             "max_tokens": self._max_tokens,
-            "stream": True,
-            "stream_options": {"include_usage": True},
+            "stream": self._stream_answers,
         }
+        if self._stream_answers:
+            body["stream_options"] = {"include_usage": True}
         if self._temperature is not None:
             body["temperature"] = self._temperature
         if request.schema is not None and structured:
@@ -337,6 +343,12 @@ class Anthropic:
         self.label = f"Anthropic model {settings.model}"
         self._settings = settings
         self._client = anthropic.AsyncAnthropic(api_key=api_key, timeout=settings.timeout, max_retries=2)
+        try:
+            import httpx2
+
+            self._transport_errors: tuple[type[BaseException], ...] = (httpx2.HTTPError, httpx.HTTPError)
+        except ImportError:  # older SDKs run on httpx
+            self._transport_errors = (httpx.HTTPError,)
 
     async def complete(self, request: Request) -> Completion:
         sdk = self._sdk
@@ -372,16 +384,22 @@ class Anthropic:
         except (sdk.APIResponseValidationError, ValueError, KeyError, AttributeError, AssertionError) as exc:
             # The SDK asserts when a stream ends before its first event.
             raise BackendError(f"the Anthropic API sent a malformed response ({type(exc).__name__}: {exc})") from None
+        except self._transport_errors:
+            # A stream cut off mid-way surfaces as the SDK's HTTP library's own error.
+            raise BackendError("the Anthropic API stopped in the middle of its answer (the connection dropped)") from None
         if message.stop_reason is None:
             raise BackendError("the Anthropic API stopped in the middle of its answer (the stream was cut off)")
-        text = ""
-        for block in message.content:
-            if block.type == "tool_use" and block.name == FIX_TOOL:
-                text = json.dumps(block.input)
-                break
-            if block.type == "text":
-                text += block.text
-        return Completion(text, message.usage.input_tokens, message.usage.output_tokens, message.model)
+        try:
+            text = ""
+            for block in message.content:
+                if block.type == "tool_use" and block.name == FIX_TOOL:
+                    text = json.dumps(block.input)
+                    break
+                if block.type == "text":
+                    text += block.text
+            return Completion(text, int(message.usage.input_tokens), int(message.usage.output_tokens), str(message.model))
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise BackendError(f"the Anthropic API sent a malformed message ({type(exc).__name__}: {exc})") from None
 
     async def check(self) -> list[str]:
         sdk = self._sdk

@@ -40,6 +40,8 @@ class LocalModel:
     temperature: float = 0.2
     # Ask for the fix with a JSON schema (response_format / format); off for servers that reject it.
     structured: bool = True
+    # Stream answers (progress in the editor, cancellable); off for servers with broken streaming.
+    stream: bool = True
     # Prompt budget: the code window and stored solutions are trimmed to fit.
     context_tokens: int = 3000
 
@@ -51,7 +53,7 @@ class RemoteModel:
 
     enabled: bool = True
     kind: Literal["anthropic", "openai"] = "anthropic"
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-5-5"
     timeout: float = 60.0
     max_tokens: int = 1024
     context_tokens: int = 6000

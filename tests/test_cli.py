@@ -147,3 +147,22 @@ def test_a_store_built_by_another_model_is_detected_and_rebuild_recovers(kb_env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "5 entries re-embedded" in rebuilt.stdout
     assert run_cli(kb_env, "search", "Undefined name `x`", "--json").returncode == 0
+
+
+def test_doctor_checks_each_backend_and_says_what_to_do(env, model_server: ModelServer):
+    model_server.api_key = "right-key"
+    env.update(HYBRID_LSP_LOCAL_URL=model_server.url + "/v1", HYBRID_LSP_LOCAL_MODEL="loopback-model",
+               HYBRID_LSP_LOCAL_API_KEY="right-key", ANTHROPIC_API_KEY="wrong-key", ANTHROPIC_BASE_URL=model_server.url)
+    result = run_cli(env, "doctor")
+    assert result.returncode == 1, result.stdout
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("ok   knowledge base") for line in lines)
+    assert any(line.startswith("ok   local model") and "has the model" in line for line in lines)
+    assert any(line.startswith("FAIL remote model") and "ANTHROPIC_API_KEY" in line for line in lines)
+
+
+def test_doctor_names_a_missing_local_model(env, model_server: ModelServer):
+    env.update(HYBRID_LSP_LOCAL_URL=model_server.url + "/v1", HYBRID_LSP_LOCAL_MODEL="not-loaded-model")
+    result = run_cli(env, "doctor")
+    assert result.returncode == 1
+    assert "model 'not-loaded-model' is not loaded" in result.stdout
