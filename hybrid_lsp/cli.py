@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, parents=[common], help=text)
         cmd.add_argument("--days", type=float)
         cmd.add_argument("--json", action="store_true")
+        if name == "stats":
+            cmd.add_argument("--chart", type=Path, help="write a chart of routes and tokens per day (.html or .svg)")
     return parser
 
 
@@ -450,7 +452,12 @@ def _report(args: argparse.Namespace, command: str) -> int:
     pipeline = _pipeline(args)
     try:
         if command == "stats":
-            stats = pipeline.history.stats(args.days)
+            stats = pipeline.stats(args.days)
+            if args.chart is not None:
+                from .chart import write_chart
+
+                write_chart(stats, args.chart)
+                print(f"wrote {args.chart}", file=sys.stderr)
             if args.json:
                 print(json.dumps(stats))
             else:
@@ -469,17 +476,23 @@ def _report(args: argparse.Namespace, command: str) -> int:
 
 
 def _print_stats(stats: dict[str, Any]) -> None:
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
     total = stats["interactions"]
     print(f"interactions: {total} ({stats['fixes']} fixes, {stats['asks']} asks)")
     for route, count in stats["routes"].items():
-        share = f"{count / total:.0%}" if total else "-"
-        print(f"  {route:<7} {count:>5}  {share}")
-    share = stats["share_without_remote"]
-    print(f"answered without the remote API: {share:.0%}" if share is not None else "answered without the remote API: -",
-          "(target 70%+)")
-    rate = stats["accept_rate"]
-    print(f"accept rate: {rate:.0%}" if rate is not None else "accept rate: - (no outcomes yet)")
-    print(f"tokens used: remote {stats['tokens']['remote']}, local {stats['tokens']['local']}")
+        rate = stats["accept_rate_by_route"][route]
+        print(f"  {route:<7} {count:>5}  {pct(count / total if total else None):>5}  accepted {pct(rate)}")
+    print(f"answered without the remote API: {pct(stats['share_without_remote'])} (target 70%+)")
+    relevance = stats["average_local_relevance"]
+    print(f"average relevance of local answers: {'-' if relevance is None else f'{relevance:.2f}'} (target 0.75+)")
+    print(f"accept rate: {pct(stats['accept_rate'])}; outcomes: {stats['outcomes'] or '-'}")
+    tokens, money = stats["tokens"], stats["cost_usd"]
+    print(f"tokens: remote {tokens['remote']}, local {tokens['local']}, saved {tokens['saved']} "
+          f"(reduction {pct(stats['token_reduction'])})")
+    print(f"cost: remote ${money['remote']:.4f}, saved ${money['saved']:.4f}")
+    print(f"routing offset learned from outcomes: {stats['routing_offset']:+.2f}")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,14 @@ class Routing:
     # [relevance above, complexity below] pairs that send a query to the local model;
     # empty means the policy's own rules.
     local_rules: list[tuple[float, int]] = field(default_factory=list)
+    # A policy per language, e.g. {"rust": "critical", "markdown": "casual"}.
+    languages: dict[str, Policy] = field(default_factory=dict)
+    # Learning from outcomes: the local rules' relevance bars move (at most ±0.15) towards the
+    # share of answers made without the remote API, as long as local answers are accepted about
+    # as often as remote ones (within accept_margin).
+    adapt: bool = True
+    local_share_target: float = 0.7
+    accept_margin: float = 0.05
 
 
 @dataclass(slots=True)
@@ -81,6 +89,19 @@ class Embeddings:
     ollama_model: str = ""
     ollama_url: str = "http://localhost:11434"
     timeout: float = 10.0
+
+
+# US dollars per million tokens (input, output); edit to match your contract.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "claude-haiku-4-5": (1.0, 5.0),
+    "claude-haiku-5-5": (1.0, 5.0),
+    "claude-sonnet-4-5": (3.0, 15.0),
+    "claude-sonnet-4-6": (3.0, 15.0),
+    "claude-sonnet-5": (3.0, 15.0),
+    "claude-sonnet-5-5": (3.0, 15.0),
+    "claude-opus-4-5": (5.0, 25.0),
+    "claude-opus-5": (5.0, 25.0),
+}
 
 
 @dataclass(slots=True)
@@ -94,6 +115,7 @@ class Settings:
     max_contexts: int = 3
     # Seconds after an accepted fix during which going back to the old code counts as undoing it.
     undo_window: float = 300.0
+    prices: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,6 +197,7 @@ def parse_settings(*layers: dict[str, Any] | None) -> tuple[Settings, list[str]]
 _TYPES: dict[str, Any] = {
     "local": LocalModel, "remote": RemoteModel, "routing": Routing, "embeddings": Embeddings,
     "collections": list[str], "context_lines": int, "max_contexts": int, "undo_window": float,
+    "prices": dict[str, tuple[float, float]],
 }
 
 

@@ -57,8 +57,19 @@ class Interaction:
     edit_start: int = -1
     old_lines: list[str] = field(default_factory=list)
     new_lines: list[str] = field(default_factory=list)
+    # Size of the prompt the remote route sends (or would have sent), and the remote tokens
+    # this answer did not spend (0 for remote answers; see accounting.py).
+    prompt_chars: int = 0
+    saved_prompt_tokens: int = 0
+    saved_completion_tokens: int = 0
+    # Worth of the interaction once settled: validated, reused, tokens saved (see learning.py).
+    value: float = 0.0
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     ts: float = field(default_factory=time.time)
+
+    @property
+    def saved_tokens(self) -> int:
+        return self.saved_prompt_tokens + self.saved_completion_tokens
 
     @property
     def timestamp(self) -> str:
@@ -123,7 +134,11 @@ class History:
         items.sort(key=lambda i: i.ts)
         return items
 
-    def stats(self, days: float | None = None) -> dict[str, Any]:
+    def stats(self, days: float | None = None, prices: dict[str, tuple[float, float]] | None = None,
+              remote_model: str = "") -> dict[str, Any]:
+        from .accounting import cost
+
+        prices = prices or {}
         items = self.list(days)
         fixes = [i for i in items if i.kind == "fix"]
         routes = Counter(i.route for i in items)
@@ -147,10 +162,31 @@ class History:
             "share_without_remote": round((total - routes.get("remote", 0)) / total, 4) if total else None,
             "accept_rate": round(len(accepted) / len(decided), 4) if decided else None,
             "outcomes": dict(Counter(i.outcome for i in items)),
-            "tokens": {"remote": remote_used, "local": local_used},
+            "tokens": {"remote": remote_used, "local": local_used, "saved": sum(i.saved_tokens for i in items)},
+            "cost_usd": {
+                "remote": round(sum(cost(prices, i.model, i.prompt_tokens, i.completion_tokens) for i in items if i.route == "remote"), 4),
+                # Saved tokens priced at the configured remote model.
+                "saved": round(sum(cost(prices, remote_model, i.saved_prompt_tokens, i.saved_completion_tokens) for i in items), 4),
+            },
+            "token_reduction": round(sum(i.saved_tokens for i in items) / (sum(i.saved_tokens for i in items) + remote_used), 4)
+            if (remote_used or any(i.saved_tokens for i in items)) else None,
+            "days": _by_day(items),
             "average_local_relevance": round(sum(i.relevance for i in local) / len(local), 4) if local else None,
             "targets": {"share_without_remote": 0.7, "average_local_relevance": 0.75},
         }
+
+
+def _by_day(items: list[Interaction]) -> list[dict[str, Any]]:
+    days: dict[str, dict[str, Any]] = {}
+    for item in items:
+        day = days.setdefault(item.timestamp[:10], {"day": item.timestamp[:10], "known": 0, "local": 0, "remote": 0,
+                                                    "remote_tokens": 0, "saved_tokens": 0})
+        if item.route in ("known", "local", "remote"):
+            day[item.route] += 1
+        if item.route == "remote":
+            day["remote_tokens"] += item.prompt_tokens + item.completion_tokens
+        day["saved_tokens"] += item.saved_tokens
+    return [days[key] for key in sorted(days)]
 
 
 def _from_payload(payload: dict[str, Any]) -> Interaction:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 
 from .history import History, Interaction
 from .knowledge import Entry, KnowledgeBase, StoredEdit
@@ -70,11 +71,14 @@ class Learning:
     def __init__(self, knowledge: KnowledgeBase, history: History) -> None:
         self.knowledge = knowledge
         self.history = history
+        self.on_outcome: Callable[[], None] | None = None  # routing adaptation hooks in here
 
     def record(self, interaction_id: str, outcome: str, reason: str = "") -> Interaction:
         """Write the outcome (durable before this returns), then apply what it teaches."""
         interaction = self.history.set_outcome(interaction_id, outcome, reason)
         self.apply_effects(interaction)
+        if self.on_outcome is not None:
+            self.on_outcome()
         return interaction
 
     def apply_effects(self, interaction: Interaction) -> None:
@@ -108,7 +112,10 @@ class Learning:
             )])
             log.info("promoted interaction %s to %s", interaction.id, entry_id)
         counts = self.knowledge.record_outcome(entry_id, interaction.id, "validated")
-        self.history.mark(interaction.id, learned_entry=entry_id)
+        # Worth: it worked (1), it was reused (each further validation of the same fix), and it
+        # saved remote tokens every time (per thousand).
+        value = 1.0 + (counts.get("validated", 1) - 1) + interaction.saved_tokens / 1000
+        self.history.mark(interaction.id, learned_entry=entry_id, value=round(value, 3))
         interaction.learned_entry = entry_id
         if counts.get("validated", 0) >= PATTERN_AFTER_VALIDATIONS:
             self._extract_pattern(interaction, counts)

@@ -27,7 +27,8 @@ from .learning import Learning, demoted
 from .query import ErrorQuery
 from .redact import redact
 from .relevance import Calibration
-from .routing import Availability, Route, complexity, decide
+from .accounting import RemoteUsage
+from .routing import Availability, Route, adapt_offset, ask_complexity, complexity, decide
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,10 @@ class Pipeline:
         self._inflight: dict[tuple[str, str, str], list] = {}
         if starter:
             self.load_starter()
+        self.remote_usage = RemoteUsage.measure([
+            (i.prompt_chars, i.prompt_tokens, i.completion_tokens) for i in self.history.list(30) if i.route == "remote"])
+        self.routing_offset = float(self.store.read_meta().get("routing_offset", 0.0))
+        self.learning.on_outcome = self._adapt
         if repaired := self.learning.reconcile():
             log.info("applied the effects of %d outcome(s) recorded before an interruption", repaired)
 
@@ -192,8 +197,30 @@ class Pipeline:
             self.availability(),
             known_edit=known_edit is not None,
             has_match=bool(matches),
+            language=query.language,
+            offset=self.routing_offset if self.settings.routing.adapt else 0.0,
         )
         return Plan(query, matches, route, known_edit, known_match)
+
+    def _adapt(self) -> None:
+        """After outcomes: move the local rules' bars towards the target share (routing.adapt_offset)."""
+        routing = self.settings.routing
+        if not routing.adapt:
+            return
+        stats = self.history.stats(7)
+        decided = sum(stats["outcomes"].get(o, 0) for o in ("accepted", "validated", "rejected", "undone", "failed"))
+        if decided == 0 or decided % 5:
+            return
+        local = [i for i in self.history.list(7) if i.route == "local"
+                 and i.outcome in ("accepted", "validated", "rejected", "undone", "failed")]
+        offset = adapt_offset(
+            self.routing_offset, local_share=stats["share_without_remote"] or 0.0,
+            local_accept=stats["accept_rate_by_route"]["local"], remote_accept=stats["accept_rate_by_route"]["remote"],
+            local_decided=len(local), target=routing.local_share_target, margin=routing.accept_margin)
+        if offset != self.routing_offset:
+            log.info("routing offset %.2f -> %.2f from outcomes", self.routing_offset, offset)
+            self.routing_offset = offset
+            self.store.update_meta(routing_offset=offset)
 
     def _known_edit(self, query: ErrorQuery, text: str, matches: list[Match]) -> tuple[edits.LineEdit | None, Match | None]:
         if query.span is None:
@@ -229,6 +256,13 @@ class Pipeline:
         lines = edits.split_lines(text)
         edit = answer.edit
         span = query.span
+        # What the remote route sends for this question (or would have sent): the counterfactual.
+        remote_prompt = prompts.fix_prompt(query, self._contexts(plan, "remote"), path, self.settings.remote.context_tokens)
+        # Only an answer that stood in for a remote one counts: a fix, or a local model's answer.
+        stood_in = answer.route != "remote" and (edit is not None or answer.route == "local" and bool(answer.model))
+        saved = self.remote_usage.estimate(len(prompts.SYSTEM) + len(remote_prompt)) if stood_in else (0, 0)
+        if answer.route == "remote" and answer.prompt_tokens:
+            self._measured_remote(len(prompts.SYSTEM) + len(remote_prompt), answer)
         answer.interaction_id = self.history.record(Interaction(
             kind="fix", query=query.message, fingerprint=query.fingerprint, route=answer.route,
             relevance=route.relevance, complexity=route.complexity, reason=answer.reason or route.reason,
@@ -242,9 +276,19 @@ class Pipeline:
             edit_start=edit.start if edit else -1,
             old_lines=lines[edit.start : edit.end] if edit else [],
             new_lines=list(edit.new_lines) if edit else [],
+            prompt_chars=len(prompts.SYSTEM) + len(remote_prompt),
+            saved_prompt_tokens=saved[0], saved_completion_tokens=saved[1],
         ))
         self._remember(query.fingerprint, answer)
         return answer
+
+    def _measured_remote(self, prompt_chars: int, answer: Answer) -> None:
+        """Each remote call refines the characters-per-token ratio used for the counterfactual."""
+        usage = self.remote_usage
+        calls = usage.samples
+        chars = usage.chars_per_token * calls + prompt_chars / max(1, answer.prompt_tokens)
+        completion = (usage.completion_tokens * calls + answer.completion_tokens) / (calls + 1)
+        self.remote_usage = RemoteUsage(chars / (calls + 1), int(completion), calls + 1)
 
     def _stored_explanation(self, plan: Plan, notes: list[str]) -> Answer:
         best = plan.best
@@ -366,6 +410,10 @@ class Pipeline:
         started = time.perf_counter()
         query = ErrorQuery(message=question)
         plan = self.plan(query, "")
+        route = plan.route
+        plan.route = decide(route.relevance, ask_complexity(question, code), self.settings.routing, self.availability(),
+                            known_edit=False, has_match=bool(plan.matches),
+                            offset=self.routing_offset if self.settings.routing.adapt else 0.0)
         contexts = [
             prompts.Context(m.entry.title, m.entry.error, m.entry.solution, m.entry.fix, m.relevance)
             for m in plan.matches[: self.settings.max_contexts] if m.relevance >= 0.3
@@ -395,8 +443,10 @@ class Pipeline:
             break
         if answer is None:
             answer = self._stored_explanation(plan, notes or [plan.route.reason])
+        saved = self.remote_usage.estimate(len(prompts.ASK_SYSTEM) + len(prompt)) if answer.route == "local" else (0, 0)
         answer.interaction_id = self.history.record(Interaction(
             kind="ask", query=question, fingerprint=query.fingerprint, route=answer.route,
+            prompt_chars=len(prompts.ASK_SYSTEM) + len(prompt), saved_prompt_tokens=saved[0], saved_completion_tokens=saved[1],
             relevance=plan.route.relevance, complexity=plan.route.complexity, reason=answer.reason,
             model=answer.model, prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -412,6 +462,11 @@ class Pipeline:
         self._answers.move_to_end(fingerprint)
         while len(self._answers) > 512:
             self._answers.popitem(last=False)
+
+    def stats(self, days: float | None = None) -> dict:
+        data = self.history.stats(days, self.settings.prices, self.settings.remote.model)
+        data["routing_offset"] = self.routing_offset
+        return data
 
     def last_answer(self, fingerprint: str) -> Answer | None:
         return self._answers.get(fingerprint)

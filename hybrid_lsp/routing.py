@@ -79,6 +79,35 @@ def complexity(query: ErrorQuery, diagnostics_in_document: int = 1) -> int:
     return max(1, min(10, score))
 
 
+def ask_complexity(question: str, code: str | None) -> int:
+    """The 1-10 scale for a free question: longer questions, several questions at once and more
+    code to read make it harder."""
+    words = len(question.split())
+    code_lines = len(code.splitlines()) if code else 0
+    score = 2
+    score += 1 if words > 25 else 0
+    score += 1 if words > 80 else 0
+    score += 1 if question.count("?") > 1 else 0
+    score += 1 if code_lines > 20 else 0
+    score += 2 if code_lines > 150 else 0
+    score += 1 if "\n" in question.strip() else 0
+    return max(1, min(10, score))
+
+
+def adapt_offset(offset: float, *, local_share: float, local_accept: float | None, remote_accept: float | None,
+                 local_decided: int, target: float, margin: float, step: float = 0.02, bound: float = 0.15) -> float:
+    """Move the local rules' relevance bars from outcomes.
+
+    Local answers accepted clearly less often than remote ones: raise the bars (fewer local).
+    Otherwise, below the target share of answers without the remote API: lower them (more local).
+    """
+    if local_accept is not None and remote_accept is not None and local_decided >= 5 and local_accept < remote_accept - margin:
+        offset -= step
+    elif local_share < target:
+        offset += step
+    return max(-bound, min(bound, round(offset, 4)))
+
+
 def should_use_local(relevance: float, complexity_score: int, rules: tuple[tuple[float, int], ...]) -> bool:
     return any(relevance > above and complexity_score < below for above, below in rules)
 
@@ -91,12 +120,20 @@ def decide(
     *,
     known_edit: bool,
     has_match: bool,
+    language: str = "",
+    offset: float = 0.0,
 ) -> Route:
-    """The decision tree, with a one-line reason the user can read in hover and `search --json`."""
-    policy = settings.policy
+    """The decision tree, with a one-line reason the user can read in hover and `search --json`.
+
+    `offset` is what outcomes taught (see adapt_offset): it lowers (or raises) the relevance bars of
+    the local rules.
+    """
+    policy = settings.languages.get(language, settings.policy)
     # Custom rules refine the judgement of the default-style policies, never local-only or remote-first.
     custom = tuple(settings.local_rules) if policy not in ("local-only", "remote-first") else ()
     rules = custom or POLICY_RULES[policy]
+    if offset and policy not in ("local-only", "remote-first"):
+        rules = tuple((max(0.0, min(0.99, above - offset)), below) for above, below in rules)
     remote_allowed = policy != "local-only" and availability.remote
     rel = f"relevance {relevance:.2f}"
 

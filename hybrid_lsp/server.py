@@ -447,7 +447,7 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         days = args[0] if args else None
         if days is not None and (not isinstance(days, (int, float)) or isinstance(days, bool) or days <= 0):
             raise JsonRpcInvalidParams(f"{CMD_STATS}: days must be a positive number, got {days!r}")
-        return await asyncio.to_thread(pipeline.history.stats, days)
+        return await asyncio.to_thread(pipeline.stats, days)
 
     @server.command(CMD_EXPLAIN)
     async def explain(ls: HybridServer, *args: Any) -> dict[str, Any]:

@@ -350,3 +350,20 @@ async def test_ollama_embeddings_are_stored_in_their_own_vector_and_searched(tmp
         assert len(model_server.of("ollama-embed")) == len(embeds) + 1, "the query was embedded by Ollama too"
     finally:
         pipeline.close()
+
+
+@pytest.mark.asyncio
+async def test_an_openai_compatible_remote_is_the_second_remote_option(tmp_path, model_server: ModelServer, monkeypatch):
+    monkeypatch.setenv("HYBRID_LSP_REMOTE_URL", model_server.url + "/v1")
+    monkeypatch.setenv("HYBRID_LSP_REMOTE_API_KEY", "remote-key")
+    model_server.api_key = "remote-key"
+    model_server.reply = lambda seen: json.dumps(FIX)
+    pipeline = pipeline_for(tmp_path, local={"enabled": False}, remote={"kind": "openai", "model": "loopback-model"})
+    try:
+        answer = await pipeline.solve(pipeline.plan(undefined_query(), TEXT), TEXT, "a.py")
+        assert answer.route == "remote" and answer.edit.new_lines == ("    return name",)
+        [seen] = model_server.of("openai")
+        assert seen.headers["authorization"] == "Bearer remote-key"
+    finally:
+        await pipeline.aclose()
+        pipeline.close()

@@ -72,6 +72,15 @@ def raw(value):
     return value
 
 
+async def until(condition, timeout: float = 10.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 async def execute(client: LanguageClient, command: str, *arguments):
     return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=command, arguments=list(arguments)))
 
@@ -97,7 +106,8 @@ async def test_known_fix_is_offered_instantly_resolved_without_a_model_and_accep
 
     stats = await execute(lsp, "hybridLsp.stats")
     assert stats["routes"] == {"known": 1, "local": 0, "remote": 0}
-    assert stats["tokens"] == {"remote": 0, "local": 0}
+    assert stats["tokens"]["remote"] == 0 and stats["tokens"]["local"] == 0
+    assert stats["tokens"]["saved"] > 0, "a stored fix stands in for a remote call"
     assert stats["accept_rate"] == 1.0
 
 
@@ -285,3 +295,27 @@ async def test_a_second_server_on_the_same_data_directory_says_the_store_is_busy
     finally:
         await second.shutdown_session()
         await second.stop()
+
+
+@pytest.mark.asyncio
+async def test_cancelling_a_resolve_stops_the_model_stream(kb_env, model_server: ModelServer):
+    model_server.chunks, model_server.chunk_delay = 20, 0.3
+    model_server.reply = replace_line_reply(6, "    print(sys.argv, name)")
+    kb_env["HYBRID_LSP_LOCAL_URL"] = model_server.url + "/v1"
+    client = await start_client(kb_env)
+    try:
+        open_document(client)
+        actions = await code_actions(client, UNDEFINED)
+        request = asyncio.ensure_future(
+            client.protocol.send_request_async(types.CODE_ACTION_RESOLVE, actions[0], "resolve-1"))
+        assert await until(lambda: model_server.in_flight == 1)
+        await asyncio.sleep(0.8)
+        client.protocol.notify("$/cancelRequest", types.CancelParams(id="resolve-1"))
+        assert await until(lambda: model_server.closed_early == 1), "the HTTP stream was closed"
+        with pytest.raises(Exception, match="cancel"):
+            await request
+        reports = [v for values in client.progress_reports.values() for v in values]
+        assert any(getattr(v, "message", "") and "receiving" in v.message for v in reports), "partial output shown as progress"
+    finally:
+        await client.shutdown_session()
+        await client.stop()

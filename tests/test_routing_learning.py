@@ -1,0 +1,74 @@
+"""Routing that learns, and honest accounting (pure parts)."""
+
+from __future__ import annotations
+
+from hybrid_lsp.accounting import RemoteUsage, cost
+from hybrid_lsp.chart import svg
+from hybrid_lsp.config import Routing
+from hybrid_lsp.routing import Availability, adapt_offset, ask_complexity, decide
+
+BOTH = Availability(True, True)
+
+
+def test_the_counterfactual_uses_the_ratio_measured_on_remote_calls():
+    usage = RemoteUsage.measure([(4000, 1000, 300), (2000, 500, 100), (0, 0, 0)])
+    assert usage.chars_per_token == 4.0 and usage.completion_tokens == 200 and usage.samples == 2
+    assert usage.estimate(8000) == (2000, 200)
+
+
+def test_without_remote_calls_the_counterfactual_falls_back_to_a_stated_default():
+    assert RemoteUsage.measure([]).estimate(700) == (200, 200)
+    assert RemoteUsage().estimate(0) == (0, 0)
+
+
+def test_cost_comes_from_the_price_table_and_dated_names_price_like_their_family():
+    prices = {"claude-sonnet-5-5": (3.0, 15.0)}
+    assert cost(prices, "claude-sonnet-5-5", 1_000_000, 0) == 3.0
+    assert cost(prices, "claude-sonnet-5-5-20261001", 0, 1_000_000) == 15.0
+    assert cost(prices, "unknown-model", 10, 10) == 0.0
+
+
+def test_local_answers_accepted_less_than_remote_ones_raise_the_bar():
+    assert adapt_offset(0.0, local_share=0.5, local_accept=0.6, remote_accept=0.9, local_decided=10,
+                        target=0.7, margin=0.05) == -0.02
+
+
+def test_below_the_target_share_with_good_local_answers_lowers_the_bar():
+    assert adapt_offset(0.0, local_share=0.5, local_accept=0.88, remote_accept=0.9, local_decided=10,
+                        target=0.7, margin=0.05) == 0.02
+
+
+def test_the_learned_offset_is_bounded():
+    assert adapt_offset(0.15, local_share=0.1, local_accept=None, remote_accept=None, local_decided=0,
+                        target=0.7, margin=0.05) == 0.15
+
+
+def test_too_few_local_outcomes_do_not_count_as_evidence_against_local():
+    assert adapt_offset(0.0, local_share=0.9, local_accept=0.0, remote_accept=1.0, local_decided=2,
+                        target=0.7, margin=0.05) == 0.0
+
+
+def test_a_learned_offset_moves_a_query_from_remote_to_local():
+    routing = Routing()
+    assert decide(0.8, 5, routing, BOTH, known_edit=False, has_match=True).target == "remote"
+    assert decide(0.8, 5, routing, BOTH, known_edit=False, has_match=True, offset=0.06).target == "local"
+
+
+def test_a_policy_can_be_chosen_per_language():
+    routing = Routing(languages={"rust": "critical"})
+    assert decide(0.9, 3, routing, BOTH, known_edit=False, has_match=True, language="python").target == "local"
+    assert decide(0.9, 3, routing, BOTH, known_edit=False, has_match=True, language="rust").target == "remote"
+
+
+def test_ask_complexity_grows_with_the_question_and_the_code():
+    assert ask_complexity("What does this do?", None) == 2
+    long_question = " ".join(["word"] * 90) + "? and why? and how?"
+    assert ask_complexity(long_question, "\n".join(["x = 1"] * 200)) == 8
+
+
+def test_the_chart_draws_one_bar_segment_per_route_and_day():
+    stats = {"share_without_remote": 0.75, "tokens": {"saved": 1200},
+             "days": [{"day": "2026-11-23", "known": 2, "local": 1, "remote": 1, "remote_tokens": 500, "saved_tokens": 900}]}
+    drawing = svg(stats)
+    assert drawing.count("<rect") == 3 + 3  # three segments, three legend boxes
+    assert "share without remote: 75%" in drawing
