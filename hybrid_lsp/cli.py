@@ -1,7 +1,7 @@
 """Command line: the language server, and the same pipeline without an editor.
 
     hybrid-lsp [serve] [--tcp|--ws] [--host H] [--port P]
-    hybrid-lsp check FILE [--json]
+    hybrid-lsp check FILE... [--json]
     hybrid-lsp search MESSAGE [--source S] [--code C] [--language L] [--json]
     hybrid-lsp search --batch FILE.jsonl --json
     hybrid-lsp kb import FILE.jsonl... | kb export [-o FILE] | kb stats | kb show ID | kb remove ID | kb rebuild
@@ -53,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=2087)
 
-    check = sub.add_parser("check", parents=[common], help="lint FILE and propose a fix for each diagnostic")
-    check.add_argument("file", type=Path)
+    check = sub.add_parser("check", parents=[common], help="lint files and folders and propose a fix for each diagnostic")
+    check.add_argument("files", type=Path, nargs="+", metavar="FILE")
     check.add_argument("--json", action="store_true", help="one JSON object per diagnostic")
 
     search = sub.add_parser("search", parents=[common], help="look a message up in the knowledge base")
@@ -131,20 +131,20 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- check -------------------------------------------------------------------------------------
 
-def run_ruff(path: Path) -> list[dict[str, Any]]:
-    """Ruff's diagnostics for one file, as its JSON output gives them."""
+def run_ruff(paths: list[Path]) -> list[dict[str, Any]]:
+    """Ruff's diagnostics for files and folders, in one run, as its JSON output gives them."""
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--output-format", "json", "--no-cache", "--exit-zero", str(path)],
+        [sys.executable, "-m", "ruff", "check", "--output-format", "json", "--no-cache", "--exit-zero",
+         *map(str, paths)],
         capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"ruff failed on {path}: {result.stderr.strip()}")
+        raise RuntimeError(f"ruff failed: {result.stderr.strip()}")
     return json.loads(result.stdout or "[]")
 
 
-def _ruff_queries(path: Path, text: str, context_lines: int) -> list[ErrorQuery]:
+def _ruff_queries(items: list[dict[str, Any]], text: str, context_lines: int) -> list[ErrorQuery]:
     lines = text.split("\n")
-    items = run_ruff(path)
     messages = [item.get("message", "") for item in items]
     queries = []
     for item in items:
@@ -159,38 +159,55 @@ def _ruff_queries(path: Path, text: str, context_lines: int) -> list[ErrorQuery]
 
 
 async def _check(args: argparse.Namespace) -> int:
-    path: Path = args.file
-    if not path.is_file():
-        print(f"hybrid-lsp: {path}: no such file", file=sys.stderr)
+    """Batch processing: one ruff run over every file and folder, one pipeline for all answers."""
+    for path in args.files:
+        if not path.exists():
+            print(f"hybrid-lsp: {path}: no such file or folder", file=sys.stderr)
+            return 2
+        if path.is_file() and language_for(str(path)) != "python":
+            print(f"hybrid-lsp: {path}: `check` runs ruff, so it takes Python files (.py, .pyi) and folders; "
+                  "in an editor, hybrid-lsp answers diagnostics of any language", file=sys.stderr)
+            return 2
+    try:
+        items = run_ruff(args.files)
+    except RuntimeError as exc:
+        print(f"hybrid-lsp: {exc}", file=sys.stderr)
         return 2
-    if language_for(str(path)) != "python":
-        print(f"hybrid-lsp: {path}: `check` runs ruff, so it takes Python files (.py, .pyi); "
-              "in an editor, hybrid-lsp answers diagnostics of any language", file=sys.stderr)
-        return 2
-    text = path.read_text(encoding="utf-8", errors="replace")
+    given = {path.resolve(): path for path in args.files if path.is_file()}  # shown as the user wrote them
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_file.setdefault(item["filename"], []).append(item)
     pipeline = _pipeline(args)
     try:
-        queries = _ruff_queries(path, text, pipeline.settings.context_lines)
-        if not queries and not args.json:
-            print(f"{path}: ruff reports no diagnostics")
-        for query in queries:
-            plan = await asyncio.to_thread(pipeline.plan, query, text, len(queries))
-            answer = await pipeline.solve(plan, text, str(path))
-            diff = unified_diff(text, answer.edit, str(path)) if answer.edit else ""
-            if args.json:
-                print(json.dumps({
-                    "file": str(path), "line": query.span.start_line + 1, "column": query.span.start_char + 1,
-                    "source": query.source, "code": query.code, "message": query.message,
-                    "fingerprint": query.fingerprint, "route": plan.route.to_dict(), "answered_by": answer.route,
-                    "matches": [m.to_json() for m in plan.matches[:3]], "explanation": answer.explanation,
-                    "diff": diff, "tokens": answer.tokens, "notes": answer.notes, "interaction": answer.interaction_id,
-                }))
-                continue
-            _print_answer(path, query, plan, answer, diff)
+        if not by_file and not args.json:
+            print("ruff reports no diagnostics")
+        for filename, file_items in sorted(by_file.items()):
+            path = given.get(Path(filename).resolve()) or _shown(filename)
+            text = Path(filename).read_text(encoding="utf-8", errors="replace")
+            queries = _ruff_queries(file_items, text, pipeline.settings.context_lines)
+            plans = await asyncio.to_thread(lambda: [pipeline.plan(q, text, len(queries)) for q in queries])
+            for query, plan in zip(queries, plans):
+                answer = await pipeline.solve(plan, text, str(path))
+                diff = unified_diff(text, answer.edit, str(path)) if answer.edit else ""
+                if args.json:
+                    print(json.dumps({
+                        "file": str(path), "line": query.span.start_line + 1, "column": query.span.start_char + 1,
+                        "source": query.source, "code": query.code, "message": query.message,
+                        "fingerprint": query.fingerprint, "route": plan.route.to_dict(), "answered_by": answer.route,
+                        "matches": [m.to_json() for m in plan.matches[:3]], "explanation": answer.explanation,
+                        "diff": diff, "tokens": answer.tokens, "notes": answer.notes, "interaction": answer.interaction_id,
+                    }))
+                    continue
+                _print_answer(path, query, plan, answer, diff)
     finally:
         await pipeline.aclose()
         pipeline.close()
     return 0
+
+
+def _shown(filename: str) -> Path:
+    relative = os.path.relpath(filename)
+    return Path(filename) if relative.startswith("..") else Path(relative)
 
 
 def _print_answer(path: Path, query: ErrorQuery, plan, answer, diff: str) -> None:

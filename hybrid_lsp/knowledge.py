@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,8 +227,16 @@ class KnowledgeBase:
         # Optional Ollama vectors widen the candidates; relevance still comes from the shipped
         # model's features, so the calibration stays valid.
         self.extra = extra
+        # Editors ask about the same diagnostics on every cursor move: answers are cached until
+        # the next write, and frequent queries can be warmed ahead (prefetch).
+        self._cache: OrderedDict[tuple, list[Match]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._calibration = calibration
         self.exact_key_relevance = exact_key_relevance
+
+    def _changed(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -258,6 +268,7 @@ class KnowledgeBase:
                 shard.upsert(by_collection.get(name, []))
         for shard in self._shards.values():
             shard.flush()
+        self._changed()
         return len(entries)
 
     def remove(self, entry_id: str) -> bool:
@@ -267,6 +278,7 @@ class KnowledgeBase:
                 shard.delete([point_id(entry_id)])
                 shard.flush()
                 found = True
+        self._changed()
         return found
 
     # -- reading -----------------------------------------------------------------------------
@@ -297,6 +309,7 @@ class KnowledgeBase:
                 counts[value] = counts.get(value, 0) + 1
             shard.set_payload(pid, {"outcomes": outcomes, "counts": counts})
             shard.flush()
+            self._changed()
             return counts
         return {}
 
@@ -314,6 +327,21 @@ class KnowledgeBase:
         limit: int = 5,
     ) -> list[Match]:
         """Best matches first, each with a calibrated relevance; `message_text` is normalised."""
+        key_ = (message_text, key, fingerprint_, language, tuple(collections), limit)
+        with self._cache_lock:
+            if key_ in self._cache:
+                self._cache.move_to_end(key_)
+                return list(self._cache[key_])
+        results = self._search(message_text, key=key, fingerprint_=fingerprint_, language=language,
+                               collections=tuple(collections), limit=limit)
+        with self._cache_lock:
+            self._cache[key_] = results
+            while len(self._cache) > 2048:
+                self._cache.popitem(last=False)
+        return list(results)
+
+    def _search(self, message_text: str, *, key: str, fingerprint_: str, language: str,
+                collections: tuple[str, ...], limit: int) -> list[Match]:
         wanted = [c for c in collections if c in self._shards]
         found: dict[str, Match] = {}
         first = wanted[0] if wanted else None

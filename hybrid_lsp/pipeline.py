@@ -463,6 +463,22 @@ class Pipeline:
         while len(self._answers) > 512:
             self._answers.popitem(last=False)
 
+    def prefetch(self, limit: int = 50) -> int:
+        """Warm the search cache with the diagnostics users hit most (the reference design's
+        prefetch of common queries), so their first code action of the day is as quick as the rest."""
+        counts: dict[tuple[str, str, str, str], int] = {}
+        for item in self.history.list(30):
+            if item.kind == "fix":
+                key = (item.query, item.source, item.code, item.language)
+                counts[key] = counts.get(key, 0) + 1
+        common = sorted(counts, key=counts.get, reverse=True)[:limit]
+        for message, source, code, language in common:
+            query = ErrorQuery(message=message, source=source, code=code, language=language)
+            self.knowledge.search(query.search_text(), key=query.key, fingerprint_=query.fingerprint,
+                                  language=query.language, collections=self.settings.collections,
+                                  limit=max(5, self.settings.max_contexts))
+        return len(common)
+
     def stats(self, days: float | None = None) -> dict:
         data = self.history.stats(days, self.settings.prices, self.settings.remote.model)
         data["routing_offset"] = self.routing_offset

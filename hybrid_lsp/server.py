@@ -260,6 +260,9 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
             ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"hybrid-lsp: {error}"))
         if _supports(ls, "workspace.configuration"):
             await _pull_configuration(ls)
+        if ls.pipeline is not None:
+            # Warm the cache for common diagnostics while the editor is still loading.
+            asyncio.ensure_future(asyncio.to_thread(ls.pipeline.prefetch))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: HybridServer, params: types.DidChangeConfigurationParams) -> None:

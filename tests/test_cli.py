@@ -166,3 +166,23 @@ def test_doctor_names_a_missing_local_model(env, model_server: ModelServer):
     result = run_cli(env, "doctor")
     assert result.returncode == 1
     assert "model 'not-loaded-model' is not loaded" in result.stdout
+
+
+def test_check_takes_many_files_and_folders_in_one_run(env, tmp_path: Path):
+    project = tmp_path / "project"
+    (project / "pkg").mkdir(parents=True)
+    (project / "pkg" / "a.py").write_text("import os\n")
+    (project / "b.py").write_text("import sys\n")
+    result = run_cli(env, "check", str(project), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(Path(r["file"]).name for r in rows) == ["a.py", "b.py"]
+    assert all(r["route"]["target"] == "known" and r["diff"] for r in rows)
+
+
+def test_stats_chart_is_written_as_html(env, tmp_path: Path):
+    run_cli(env, "check", str(EXAMPLE))
+    chart = tmp_path / "stats.html"
+    result = run_cli(env, "stats", "--chart", str(chart))
+    assert result.returncode == 0, result.stderr
+    assert "<svg" in chart.read_text() and "saved" in result.stdout
