@@ -265,10 +265,50 @@ def environment_layer() -> dict[str, Any]:
     return layer
 
 
+# Where code may be sent is the user's decision: editor settings can come from a workspace file
+# in an opened repository, so they may not point models elsewhere or loosen the policy.
+_LOOPBACK = re.compile(r"^https?://(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?(?:/|$)", re.I)
+_STRICTNESS = {"local-only": 3, "critical": 2, "default": 1, "casual": 1, "remote-first": 0}
+
+
+def guard_editor_layer(user: Settings, editor: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Drop editor settings that would redirect code or loosen the user's policy, saying why."""
+    editor = _snake(editor)
+    notes = []
+    for section, key in (("local", "base_url"), ("embeddings", "ollama_url")):
+        value = (editor.get(section) or {}).get(key) if isinstance(editor.get(section), dict) else None
+        if isinstance(value, str) and not _LOOPBACK.match(value) and value != getattr(getattr(user, section), key):
+            del editor[section][key]
+            notes.append(f"hybridLsp.{_camel(section)}.{_camel(key)} from the editor points off this machine ({value}); "
+                         f"set it in {user_config_path()} instead. Ignored.")
+    routing = editor.get("routing") if isinstance(editor.get("routing"), dict) else {}
+    policy = routing.get("policy")
+    if isinstance(policy, str) and _STRICTNESS.get(policy, 1) < _STRICTNESS.get(user.routing.policy, 1):
+        del routing["policy"]
+        notes.append(f"hybridLsp.routing.policy {policy!r} from the editor would loosen the user's {user.routing.policy!r}; ignored")
+    languages = routing.get("languages") if isinstance(routing.get("languages"), dict) else {}
+    for language, value in list(languages.items()):
+        if isinstance(value, str) and _STRICTNESS.get(value, 1) < _STRICTNESS.get(user.routing.policy, 1):
+            del languages[language]
+            notes.append(f"hybridLsp.routing.languages.{language} {value!r} would loosen the user's policy; ignored")
+    remote = editor.get("remote") if isinstance(editor.get("remote"), dict) else {}
+    if "kind" in remote and remote["kind"] != user.remote.kind:
+        del remote["kind"]
+        notes.append(f"hybridLsp.remote.kind can only be chosen in {user_config_path()}; ignored")
+    if remote.get("enabled") is True and not user.remote.enabled:
+        del remote["enabled"]
+        notes.append("hybridLsp.remote.enabled: the user turned the remote API off; the editor cannot turn it on")
+    return editor, notes
+
+
 def load_settings(editor: dict[str, Any] | None = None) -> tuple[Settings, list[str]]:
     file_layer, errors = read_user_config()
-    settings, more = parse_settings(file_layer, environment_layer(), editor)
-    return settings, errors + more
+    user, more = parse_settings(file_layer, environment_layer())
+    if not isinstance(editor, dict) or not editor:
+        return user, errors + more
+    guarded, notes = guard_editor_layer(user, editor)
+    settings, editor_errors = parse_settings(file_layer, environment_layer(), guarded)
+    return settings, errors + more + notes + [e for e in editor_errors if e not in more]
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
