@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+import cattrs
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
 from . import __version__
@@ -42,9 +44,27 @@ CMD_EXPLAIN = "hybridLsp.explain"
 MAX_ACTIONS = 8
 
 
+class Protocol(LanguageServerProtocol):
+    """Answers a request whose params cannot be read with an error naming what is wrong.
+
+    pygls drops such a request without a response, leaving the editor waiting forever.
+    """
+
+    def structure_message(self, data):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "id" in data and isinstance(data.get("method"), str):
+                cause = exc.__cause__
+                detail = "; ".join(cattrs.transform_error(cause))[:500] if isinstance(cause, cattrs.BaseValidationError) else str(cause)
+                error = JsonRpcInvalidParams(f"invalid params for {data['method']}: {detail}")
+                self._send_response(data["id"], error=error.to_response_error())
+            raise
+
+
 class HybridServer(LanguageServer):
     def __init__(self, data_dir: Path, starter: bool) -> None:
-        super().__init__("hybrid-lsp", __version__)
+        super().__init__("hybrid-lsp", __version__, protocol_cls=Protocol)
         self.data_dir = data_dir
         self.starter = starter
         self.pipeline: Pipeline | None = None
