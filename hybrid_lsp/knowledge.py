@@ -290,10 +290,8 @@ class KnowledgeBase:
                 return parse_entry(records[0].payload["entry"]), name
         return None
 
-    def export(self) -> Iterator[Entry]:
-        for shard in self._shards.values():
-            for record in shard.scroll():
-                yield parse_entry(record.payload["entry"])
+    def export(self) -> list[Entry]:
+        return [parse_entry(record.payload["entry"]) for shard in self._shards.values() for record in shard.scroll()]
 
     def record_outcome(self, entry_id: str, interaction_id: str, outcome: str) -> dict[str, int]:
         """Idempotent per interaction: the entry keeps a map interaction id -> latest outcome."""

@@ -29,7 +29,8 @@ from .redact import redact
 from .relevance import Calibration
 from .accounting import RemoteUsage
 from .routing import Availability, Route, adapt_offset, ask_complexity, complexity, decide
-from .store import Store
+from .sharing import Link, Owner, Proxy
+from .store import Store, StoreBusy
 
 log = logging.getLogger(__name__)
 # Below this calibrated relevance a stored solution is more likely wrong than right: not shown.
@@ -81,10 +82,19 @@ class Pipeline:
     def __init__(self, data_dir: Path, settings: Settings, *, starter: bool = True) -> None:
         self.settings = settings
         self.embedder = Embedder()
-        self.store = Store(data_dir, (*COLLECTIONS, HISTORY), self.embedder.model_id, self.embedder.dimensions)
-        self.knowledge = KnowledgeBase(self.store.shards, self.embedder, Calibration.load(),
-                                       settings.routing.exact_key_relevance, self._ollama_vectors(settings))
-        self.history = History(self.store.shards[HISTORY], self.embedder)
+        self.data_dir = data_dir
+        self._owner: Owner | None = None
+        self._link: Link | None = None
+        # One process owns the store; the others reach it through the owner (sharing.py).
+        owned = self._open_store()
+        if owned is None:
+            self._link = Link(data_dir, self._open_store)
+            owned = self._link.local
+        if owned is None:
+            self.store, self.knowledge, self.history = (Proxy(self._link, name) for name in ("store", "knowledge", "history"))
+            starter = False  # the owner keeps the starter entries current
+        else:
+            self.store, self.knowledge, self.history = owned["store"], owned["knowledge"], owned["history"]
         self.learning = Learning(self.knowledge, self.history)
         self._backends: dict[str, Backend] = {}
         self._answers: OrderedDict[str, Answer] = OrderedDict()
@@ -102,6 +112,23 @@ class Pipeline:
             log.info("applied the effects of %d outcome(s) recorded before an interruption", repaired)
 
     # -- set-up ------------------------------------------------------------------------------
+
+    def _open_store(self) -> dict | None:
+        """Open the store and serve it to other processes; None when another process owns it."""
+        try:
+            store = Store(self.data_dir, (*COLLECTIONS, HISTORY), self.embedder.model_id, self.embedder.dimensions)
+        except StoreBusy:
+            return None
+        self.store = store
+        knowledge = KnowledgeBase(store.shards, self.embedder, Calibration.load(),
+                                  self.settings.routing.exact_key_relevance, self._ollama_vectors(self.settings))
+        history = History(store.shards[HISTORY], self.embedder)
+        targets = {"store": store, "knowledge": knowledge, "history": history}
+        try:
+            self._owner = Owner(self.data_dir, targets)
+        except OSError as exc:  # sharing is a convenience: this window still works on its own
+            log.warning("cannot serve the store to other windows: %s", exc)
+        return targets
 
     def _ollama_vectors(self, settings: Settings) -> OllamaEmbedder | None:
         """Ollama embeddings in their own named vector, when configured and reachable."""
@@ -174,7 +201,12 @@ class Pipeline:
         self._backends.clear()
 
     def close(self) -> None:
-        self.store.close()
+        if self._owner is not None:
+            self._owner.close()
+        if self._link is not None:
+            self._link.close()
+        if self._owner is not None or (self._link is not None and self._link.local is not None):
+            self.store.close()
 
     # -- planning: fast, no model ------------------------------------------------------------
 

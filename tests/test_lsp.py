@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -287,11 +289,30 @@ async def test_invalid_settings_are_reported_and_defaults_used(kb_env):
 
 
 @pytest.mark.asyncio
-async def test_a_second_server_on_the_same_data_directory_says_the_store_is_busy(lsp: LanguageClient, kb_env):
+async def test_several_editor_windows_share_one_data_directory_and_survive_the_owner_dying(kb_env):
+    lsp = await start_client(kb_env)
     second = await start_client(kb_env)
     try:
-        await asyncio.sleep(0.5)
-        assert any("in use by another hybrid-lsp process" in m.message for m in second.messages)
+        open_document(second)
+        actions = await code_actions(second, UNUSED_OS)
+        assert "known fix, 0 tokens" in actions[0].title, "the second window reads the knowledge base"
+        resolved = await second.code_action_resolve_async(actions[0])
+        await execute(second, "hybridLsp.accept", *resolved.command.arguments)
+        seen_by_first = await execute(lsp, "hybridLsp.stats")
+        assert seen_by_first["outcomes"] == {"accepted": 1}, "the owner sees the other window's outcome"
+
+        os.kill(lsp._server.pid, signal.SIGKILL)  # the owner dies
+        await lsp.stop()
+        again = await code_actions(second, UNDEFINED)
+        assert again, "the second window took over the store"
+        stats = await execute(second, "hybridLsp.stats")
+        assert stats["outcomes"] == {"accepted": 1} and stats["interactions"] == 1
+        third = await start_client(kb_env)
+        try:
+            assert (await execute(third, "hybridLsp.stats"))["interactions"] == 1
+        finally:
+            await third.shutdown_session()
+            await third.stop()
     finally:
         await second.shutdown_session()
         await second.stop()
