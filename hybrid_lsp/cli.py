@@ -68,7 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     kb = sub.add_parser("kb", parents=[common], help="manage the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     kb_import = kb_sub.add_parser("import", parents=[common], help="import JSONL entries (all or nothing per file)")
-    kb_import.add_argument("files", type=Path, nargs="+")
+    kb_import.add_argument("files", type=Path, nargs="*")
+    kb_import.add_argument("--from", dest="tool", choices=["ruff", "rustc"],
+                           help="import every rule of an installed tool from its own documentation")
+    kb_import.add_argument("--overwrite", action="store_true",
+                           help="with --from: replace entries that already exist (curated ones are kept otherwise)")
     kb_export = kb_sub.add_parser("export", parents=[common], help="write every entry as JSONL")
     kb_export.add_argument("-o", "--output", type=Path)
     kb_sub.add_parser("stats", parents=[common], help="entries per collection, source and language")
@@ -302,10 +306,29 @@ def _kb(args: argparse.Namespace) -> int:
     knowledge = pipeline.knowledge
     try:
         if args.kb_command == "import":
+            if not args.files and not args.tool:
+                print("hybrid-lsp: kb import needs FILE.jsonl... or --from TOOL", file=sys.stderr)
+                return 2
             batches = [(path, read_jsonl_file(path)) for path in args.files]
             for path, entries in batches:
                 knowledge.add(entries)
                 print(f"{path}: imported {len(entries)} entries")
+            if args.tool:
+                from .importers import ImporterError, collect
+
+                try:
+                    entries = collect(args.tool)
+                except ImporterError as exc:
+                    print(f"hybrid-lsp: {exc}", file=sys.stderr)
+                    return 2
+                kept = 0
+                if not args.overwrite:
+                    existing = {entry.id for entry in knowledge.export()}
+                    kept = sum(entry.id in existing for entry in entries)
+                    entries = [entry for entry in entries if entry.id not in existing]
+                knowledge.add(entries)
+                print(f"{args.tool}: imported {len(entries)} entries from its documentation"
+                      + (f"; kept {kept} existing ones (--overwrite replaces them)" if kept else ""))
         elif args.kb_command == "export":
             out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
             try:

@@ -1,0 +1,114 @@
+"""Knowledge from the tools' own documentation: `hybrid-lsp kb import --from ruff|rustc`.
+
+Each importer runs the installed tool, reads its rule documentation and turns every rule into an
+entry keyed by tool and code, with a short link-free solution and, where the docs show one, the
+corrected code. Parsing is pure; only `collect()` runs the tool.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+
+from .knowledge import Entry
+
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\[[^\]]*\]")
+_URL = re.compile(r"https?://\S+")
+_FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
+
+
+class ImporterError(RuntimeError):
+    pass
+
+
+def _plain(text: str) -> str:
+    """Markdown prose without links, URLs or reference definitions."""
+    text = re.sub(r"^\[[^\]]+\]:\s*\S+.*$", "", text, flags=re.M)
+    text = _LINK.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _URL.sub("", text)
+    return re.sub(r"[ \t]+", " ", re.sub(r"\n(?!\n)", " ", text)).strip()
+
+
+def _sections(markdown: str) -> dict[str, str]:
+    parts = re.split(r"^## +(.+)$", markdown, flags=re.M)
+    return {parts[i].strip().lower(): parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
+
+
+def _sentences(text: str, limit: int) -> str:
+    found = re.split(r"(?<=[.!?])\s+", text)
+    return " ".join(found[:limit]).strip()
+
+
+def ruff_entries(rules: list[dict]) -> list[Entry]:
+    entries = []
+    for rule in rules:
+        code, name = rule.get("code"), rule.get("name", "")
+        formats = rule.get("message_formats") or [rule.get("summary") or ""]
+        if not code or not formats[-1]:
+            continue
+        sections = _sections(rule.get("explanation") or "")
+        why = _plain(_FENCE.sub("", sections.get("why is this bad?", "")))
+        what = _plain(sections.get("what it does", ""))
+        fixable = rule.get("fix_availability") in ("Always", "Sometimes")
+        solution = " ".join(part for part in (
+            _sentences(what, 1), _sentences(why, 2),
+            "`ruff check --fix` can fix it." if fixable else "") if part)
+        example = sections.get("example", "")
+        fixes = _FENCE.findall(example.split("Use instead:", 1)[1]) if "Use instead:" in example else []
+        entries.append(Entry(
+            id=f"ruff:{code}", error=formats[-1], solution=solution or _plain(rule.get("summary", "")),
+            title=name.replace("-", " ").capitalize(), fix=fixes[0].rstrip() if fixes else "",
+            language="python", source="ruff", code=code, tags=("ruff-docs", rule.get("linter", "").lower()),
+        ))
+    return entries
+
+
+def rustc_entry(code: str, explanation: str) -> Entry | None:
+    prose = [p.strip() for p in _FENCE.sub("", explanation).split("\n\n")
+             if p.strip() and not p.startswith("#") and not p.strip().endswith(":")]
+    if not prose:
+        return None
+    blocks = _FENCE.findall(explanation)
+    return Entry(
+        id=f"rustc:{code}", error=_plain(prose[0]), solution=_sentences(_plain(" ".join(prose[1:3])), 3) or _plain(prose[0]),
+        title=f"rustc {code}", fix=blocks[-1].rstrip() if len(blocks) > 1 else "",
+        language="rust", source="rustc", code=code, tags=("rustc-docs",),
+    )
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+
+
+def _collect_ruff() -> list[Entry]:
+    result = _run([sys.executable, "-m", "ruff", "rule", "--all", "--output-format", "json"])
+    if result.returncode != 0:
+        raise ImporterError(f"`ruff rule --all` failed: {result.stderr.strip()}")
+    return ruff_entries(json.loads(result.stdout))
+
+
+def _collect_rustc() -> list[Entry]:
+    if shutil.which("rustc") is None:
+        raise ImporterError("rustc is not installed (install Rust with rustup or your package manager)")
+    entries = []
+    for number in range(1, 1000):
+        code = f"E{number:04d}"
+        result = _run(["rustc", "--explain", code])
+        if result.returncode == 0 and (entry := rustc_entry(code, result.stdout)):
+            entries.append(entry)
+    if not entries:
+        raise ImporterError("`rustc --explain` gave no explanations")
+    return entries
+
+
+IMPORTERS: dict[str, Callable[[], list[Entry]]] = {"ruff": _collect_ruff, "rustc": _collect_rustc}
+
+
+def collect(tool: str) -> list[Entry]:
+    if tool not in IMPORTERS:
+        raise ImporterError(f"no importer for {tool!r}; available: {', '.join(sorted(IMPORTERS))}")
+    return IMPORTERS[tool]()

@@ -1,0 +1,50 @@
+"""Knowledge imported from the tools' own documentation."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_cli
+from hybrid_lsp.importers import ruff_entries, rustc_entry
+
+RULE = {
+    "name": "mutable-argument-default", "code": "B006", "linter": "flake8-bugbear",
+    "message_formats": ["Do not use mutable data structures for argument defaults"],
+    "fix_availability": "Sometimes",
+    "explanation": "## What it does\nChecks for uses of mutable objects as function argument defaults.\n\n"
+                   "## Why is this bad?\nArgument defaults are evaluated once, when the function is defined.\n"
+                   "See [the docs](https://docs.python.org/3/tutorial.html) for more.\n\n"
+                   "## Example\n```python\ndef f(x=[]):\n    pass\n```\n\nUse instead:\n```python\ndef f(x=None):\n    x = x or []\n```\n",
+}
+
+
+def test_a_ruff_rule_becomes_an_entry_with_a_link_free_solution_and_the_corrected_code():
+    [entry] = ruff_entries([RULE])
+    assert (entry.id, entry.source, entry.code, entry.language) == ("ruff:B006", "ruff", "B006", "python")
+    assert entry.error == "Do not use mutable data structures for argument defaults"
+    assert "http" not in entry.solution and "the docs" in entry.solution
+    assert "ruff check --fix" in entry.solution
+    assert entry.fix == "def f(x=None):\n    x = x or []"
+
+
+def test_a_rustc_explanation_becomes_an_entry_with_its_corrected_example():
+    text = ("A variable was used after its contents have been moved elsewhere.\n\nErroneous code example:\n\n"
+            "```compile_fail,E0382\nlet y = x;\nuse(x);\n```\n\nBorrow it instead of moving it.\n\n```\nlet y = &x;\n```\n")
+    entry = rustc_entry("E0382", text)
+    assert entry.error == "A variable was used after its contents have been moved elsewhere."
+    assert "Borrow it instead" in entry.solution and entry.fix == "let y = &x;"
+
+
+def test_import_from_ruff_keeps_curated_entries_and_adds_every_other_rule(env):
+    result = run_cli(env, "kb", "import", "--from", "ruff")
+    assert result.returncode == 0, result.stderr
+    assert "kept" in result.stdout
+    curated = json.loads(run_cli(env, "kb", "show", "ruff:F401").stdout)
+    assert "edit" in curated, "the curated entry with its stored fix was not replaced"
+    searched = json.loads(run_cli(env, "search", "Line too long (120 > 88)", "--source", "ruff", "--code", "E501", "--json").stdout)
+    assert searched["matches"][0]["id"] == "ruff:E501"
+
+
+def test_import_from_an_unknown_tool_is_refused(env):
+    result = run_cli(env, "kb", "import", "--from", "pylint")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
