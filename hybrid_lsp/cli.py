@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     mode = serve.add_mutually_exclusive_group()
     mode.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
     mode.add_argument("--ws", action="store_true", help="listen on a WebSocket instead of stdio")
+    mode.add_argument("--stdio", action="store_true", help="speak LSP over stdio (the default; accepted for clients that pass it)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=2087)
 

@@ -8,6 +8,7 @@ server answers its first request without waiting for it.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from pathlib import Path
 
@@ -59,8 +60,21 @@ class Embedder:
         self._load()
 
     @property
+    def ready(self) -> bool:
+        return self._model is not None
+
+    @property
     def dimensions(self) -> int:
-        return int(self._load().dim)
+        """From the model's config, so opening the store need not wait for the model to load."""
+        try:
+            return int(json.loads((self._model_dir / "config.json").read_text())["hidden_dim"])
+        except (OSError, KeyError, ValueError):
+            return int(self._load().dim)
+
+    def warm_in_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.warm, name="hybrid-lsp-model", daemon=True)
+        thread.start()
+        return thread
 
     def dense(self, texts: list[str]) -> np.ndarray:
         vectors = np.asarray(self._load().encode(texts, show_progress_bar=False), dtype=np.float32)

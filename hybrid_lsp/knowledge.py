@@ -330,6 +330,12 @@ class KnowledgeBase:
             if key_ in self._cache:
                 self._cache.move_to_end(key_)
                 return list(self._cache[key_])
+        if not self._embedder.ready:
+            # Just after start the model is still loading: an exact tool+code or fingerprint hit
+            # answers without it (and is not cached, so the full search runs once it is ready).
+            exact = self._exact(message_text, key, fingerprint_, language, [c for c in collections if c in self._shards])
+            if exact:
+                return sorted(exact.values(), key=lambda m: m.relevance, reverse=True)[:limit]
         results = self._search(message_text, key=key, fingerprint_=fingerprint_, language=language,
                                collections=tuple(collections), limit=limit)
         with self._cache_lock:
@@ -341,17 +347,7 @@ class KnowledgeBase:
     def _search(self, message_text: str, *, key: str, fingerprint_: str, language: str,
                 collections: tuple[str, ...], limit: int) -> list[Match]:
         wanted = [c for c in collections if c in self._shards]
-        found: dict[str, Match] = {}
-        first = wanted[0] if wanted else None
-        if first is not None:
-            for field_name, value, via in (("key", key, "key"), ("fingerprint", fingerprint_, "fingerprint")):
-                if not value:
-                    continue
-                for record in self._shards[first].find(field_name, value, limit=3):
-                    entry = parse_entry(record.payload["entry"])
-                    if entry.id not in found:
-                        found[entry.id] = self._exact_match(entry, first, via, message_text, language)
-                        found[entry.id].counts = dict(record.payload.get("counts") or {})
+        found = self._exact(message_text, key, fingerprint_, language, wanted)
 
         query_vector = self._embedder.dense([message_text])[0]
         sparse = self._embedder.sparse_query(message_text)
@@ -398,6 +394,22 @@ class KnowledgeBase:
         results = list(found.values()) + [m for m in candidates if m.entry.id not in found]
         results.sort(key=lambda m: m.relevance, reverse=True)
         return results[:limit]
+
+    def _exact(self, message_text: str, key: str, fingerprint_: str, language: str, wanted: list[str]) -> dict[str, Match]:
+        """Entries of the first collection with the diagnostic's own tool+code, or fingerprint."""
+        found: dict[str, Match] = {}
+        if not wanted:
+            return found
+        first = wanted[0]
+        for field_name, value in (("key", key), ("fingerprint", fingerprint_)):
+            if not value:
+                continue
+            for record in self._shards[first].find(field_name, value, limit=3):
+                entry = parse_entry(record.payload["entry"])
+                if entry.id not in found:
+                    found[entry.id] = self._exact_match(entry, first, field_name, message_text, language)
+                    found[entry.id].counts = dict(record.payload.get("counts") or {})
+        return found
 
     def _exact_match(self, entry: Entry, collection: str, via: str, message_text: str, language: str) -> Match:
         features = Features(

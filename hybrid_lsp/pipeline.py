@@ -82,6 +82,8 @@ class Pipeline:
     def __init__(self, data_dir: Path, settings: Settings, *, starter: bool = True) -> None:
         self.settings = settings
         self.embedder = Embedder()
+        # The model loads while the store opens: start-up costs the longer of the two, not the sum.
+        self.embedder.warm_in_background()
         self.data_dir = data_dir
         self._owner: Owner | None = None
         self._link: Link | None = None

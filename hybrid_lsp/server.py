@@ -500,10 +500,9 @@ async def _pull_configuration(ls: HybridServer) -> None:
         log.warning("workspace/configuration failed: %s", exc)
         return
     section = result[0] if result else None
-    merged = dict(ls.editor_settings or {})
-    if isinstance(section, dict):
-        merged.update(section)
-    ls.apply_settings(merged or None)
+    # The client's live answer replaces the initialization options (a removed setting falls back
+    # to the default); clients that have no answer keep what they sent at start.
+    ls.apply_settings(section if isinstance(section, dict) else ls.editor_settings)
 
 
 def _action_data(ls: HybridServer, data: Any) -> tuple[str, types.Diagnostic]:

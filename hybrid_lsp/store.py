@@ -12,6 +12,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +148,18 @@ class Store:
                     "Run `hybrid-lsp kb rebuild` to re-embed every entry with the current model."
                 )
         self.shards: dict[str, Shard] = {}
-        try:
-            for name in collections:
-                self.shards[name] = Shard(root / "collections" / name, dimensions)
-        except Exception:
+        # Shards load in parallel: the engine does the work outside the interpreter lock.
+        with ThreadPoolExecutor(max_workers=len(collections)) as pool:
+            futures = {name: pool.submit(Shard, root / "collections" / name, dimensions) for name in collections}
+        failures = []
+        for name, future in futures.items():
+            try:
+                self.shards[name] = future.result()
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
             self.close()
-            raise
+            raise next((f for f in failures if isinstance(f, StoreBusy)), failures[0])
         if not meta:
             self.write_meta({"schema": SCHEMA_VERSION, "embedding": model_id})
 
