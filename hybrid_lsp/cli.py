@@ -366,46 +366,93 @@ def _kb_stats(knowledge) -> dict[str, Any]:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    """Export what can still be read, wipe the collections, and import it again with the current model."""
-    root = data_dir(args.data_dir)
-    backup = root / "rebuild-export.jsonl"
-    entries_text: list[str] = []
-    collections = root / "collections"
-    if collections.exists():
-        from .knowledge import parse_entry
-        import qdrant_edge as qe
+    """Re-create the collections from the entry journal (or, for stores without one, from what can
+    still be read), then re-apply the outcomes recorded in the history."""
+    from .journal import EntryJournal
+    from .knowledge import parse_entry
 
-        for name in ("error-solutions", "skills-patterns", "best-practices"):
-            shard_path = collections / name
-            if not shard_path.exists():
-                continue
-            try:
-                shard = qe.EdgeShard.load(str(shard_path))
-            except Exception as exc:
-                print(f"hybrid-lsp: {name} cannot be read ({exc}); its entries are lost", file=sys.stderr)
-                continue
-            offset = None
-            while True:
-                records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=512, with_payload=True))
-                for record in records:
-                    try:
-                        entries_text.append(json.dumps(parse_entry(record.payload["entry"]).to_json()))
-                    except (KeyError, ValueError, TypeError):
-                        continue
-                if offset is None:
-                    break
-            shard.close()
-    backup.write_text("\n".join(entries_text) + ("\n" if entries_text else ""), encoding="utf-8")
+    root = data_dir(args.data_dir)
+    journal = EntryJournal(root / "entries.jsonl")
+    entries_json = list(journal.current().values())
+    source = "the entry journal"
+    if not entries_json:
+        entries_json, source = _readable_entries(root), "the readable collections"
+    interactions = _readable_history(root)
     Store.wipe(root)
     pipeline = _pipeline(args)
     try:
-        entries = read_jsonl(entries_text, str(backup))
-        pipeline.knowledge.add(entries)
+        from .history import _from_payload
+
+        for payload in interactions:
+            pipeline.history.record(_from_payload(payload))
+        entries = []
+        for item in entries_json:
+            try:
+                entries.append(parse_entry(item))
+            except ValueError:
+                continue
+        pipeline.knowledge.add(entries, journal=False)
+        counted = 0
+        for interaction in pipeline.history.list():
+            for entry_id in {interaction.served_entry, interaction.learned_entry} - {""}:
+                if interaction.outcome in ("accepted", "rejected", "undone", "validated", "failed"):
+                    pipeline.knowledge.record_outcome(entry_id, interaction.id, interaction.outcome)
+                    counted += 1
     finally:
         pipeline.close()
-    print(f"rebuilt {root}: {len(entries)} entries re-embedded (a copy is in {backup}); "
-          "interaction history was kept")
+    print(f"rebuilt {root}: {len(entries)} entries re-embedded from {source}, {len(interactions)} interaction(s) "
+          f"kept, {counted} outcome(s) re-applied to entries")
     return 0
+
+
+def _readable_history(root: Path) -> list[dict[str, Any]]:
+    import qdrant_edge as qe
+
+    path = root / "collections" / "interaction-history"
+    if not path.exists():
+        return []
+    try:
+        shard = qe.EdgeShard.load(str(path))
+    except Exception as exc:
+        print(f"hybrid-lsp: the interaction history cannot be read ({exc}); it starts empty", file=sys.stderr)
+        return []
+    found, offset = [], None
+    while True:
+        records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=512, with_payload=True))
+        found.extend(record.payload for record in records)
+        if offset is None:
+            break
+    shard.close()
+    return found
+
+
+def _readable_entries(root: Path) -> list[dict[str, Any]]:
+    import qdrant_edge as qe
+
+    from .knowledge import parse_entry
+
+    found: list[dict[str, Any]] = []
+    for name in ("error-solutions", "skills-patterns", "best-practices"):
+        shard_path = root / "collections" / name
+        if not shard_path.exists():
+            continue
+        try:
+            shard = qe.EdgeShard.load(str(shard_path))
+        except Exception as exc:  # damaged: what it held is lost, say so
+            print(f"hybrid-lsp: {name} cannot be read ({exc}); its entries are lost", file=sys.stderr)
+            continue
+        offset = None
+        while True:
+            records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=512, with_payload=True))
+            for record in records:
+                try:
+                    found.append(parse_entry(record.payload["entry"]).to_json())
+                except (KeyError, ValueError, TypeError):
+                    continue
+            if offset is None:
+                break
+        shard.close()
+    return found
 
 
 # -- doctor ------------------------------------------------------------------------------------

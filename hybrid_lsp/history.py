@@ -90,8 +90,9 @@ class History:
         text = interaction.query[:2000]
         vector = self._embedder.dense([text])[0].tolist()
         payload = interaction.to_json()
+        # The write-ahead log already keeps this across a crash of the process; the fsync of a
+        # flush is kept for outcomes, which the user acts on, not for every offered answer.
         self._shard.upsert([qe.Point(interaction.id, {DENSE: vector, SPARSE: self._embedder.sparse_document(text)}, payload)])
-        self._shard.flush()
         return interaction.id
 
     def get(self, interaction_id: str) -> Interaction | None:

@@ -24,6 +24,7 @@ from .config import COLLECTIONS
 from .embedding import DENSE, OLLAMA, SPARSE, Embedder, OllamaEmbedder
 from .normalise import canonical_code, canonical_source, fingerprint, normalise
 from .relevance import Calibration, Features, combined, language_agreement, lexical_overlap, tokens
+from .journal import EntryJournal
 from .store import Shard
 
 _NAMESPACE = uuid.UUID("5b0e7d34-8c0e-4d0c-9f8e-0f5c2b6a7e11")
@@ -221,7 +222,8 @@ class KnowledgeBase:
     """Entries in their collections, over the embedded store's shards."""
 
     def __init__(self, shards: dict[str, Shard], embedder: Embedder, calibration: Calibration,
-                 exact_key_relevance: float = 0.97, extra: OllamaEmbedder | None = None) -> None:
+                 exact_key_relevance: float = 0.97, extra: OllamaEmbedder | None = None,
+                 journal: EntryJournal | None = None) -> None:
         self._shards = {name: shards[name] for name in COLLECTIONS if name in shards}
         self._embedder = embedder
         # Optional Ollama vectors widen the candidates; relevance still comes from the shipped
@@ -233,6 +235,7 @@ class KnowledgeBase:
         self._cache_lock = threading.Lock()
         self._calibration = calibration
         self.exact_key_relevance = exact_key_relevance
+        self.journal = journal
 
     def _changed(self) -> None:
         with self._cache_lock:
@@ -240,8 +243,14 @@ class KnowledgeBase:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def add(self, entries: list[Entry], batch: int = 256) -> int:
-        """Insert or replace entries by id; an id moved to another collection leaves the old one."""
+    def add(self, entries: list[Entry], batch: int = 256, *, journal: bool = True) -> int:
+        """Insert or replace entries by id; an id moved to another collection leaves the old one.
+
+        The entries are journaled (and synced) first, so a crash in the middle leaves them to be
+        applied at the next start rather than half-imported.
+        """
+        if journal and self.journal is not None and entries:
+            self.journal.put([entry.to_json() for entry in entries])
         for start in range(0, len(entries), batch):
             chunk = entries[start : start + batch]
             texts = [normalise(e.error).text + " " + e.title for e in chunk]
@@ -268,16 +277,43 @@ class KnowledgeBase:
                 shard.upsert(by_collection.get(name, []))
         for shard in self._shards.values():
             shard.flush()
+        if journal and self.journal is not None:
+            self.journal.mark_applied()
         self._changed()
         return len(entries)
 
-    def remove(self, entry_id: str) -> bool:
+    def replay_journal(self) -> int:
+        """Apply what was journaled but not yet stored when the last process stopped."""
+        if self.journal is None:
+            return 0
+        pending = self.journal.pending()
+        puts: list[Entry] = []
+        for record in pending:
+            if record.get("op") == "put":
+                try:
+                    puts.append(parse_entry(record["entry"]))
+                except (KeyError, ValueError):
+                    continue
+            elif record.get("op") == "remove" and isinstance(record.get("id"), str):
+                self.add(puts, journal=False)
+                puts = []
+                self.remove(record["id"], journal=False)
+        self.add(puts, journal=False)
+        if pending:
+            self.journal.mark_applied()
+        return len(pending)
+
+    def remove(self, entry_id: str, *, journal: bool = True) -> bool:
+        if journal and self.journal is not None:
+            self.journal.remove(entry_id)
         found = False
         for shard in self._shards.values():
             if shard.retrieve([point_id(entry_id)]):
                 shard.delete([point_id(entry_id)])
                 shard.flush()
                 found = True
+        if journal and self.journal is not None:
+            self.journal.mark_applied()
         self._changed()
         return found
 

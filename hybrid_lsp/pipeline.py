@@ -29,6 +29,7 @@ from .redact import redact
 from .relevance import Calibration
 from .accounting import RemoteUsage
 from .routing import Availability, Route, adapt_offset, ask_complexity, complexity, decide
+from .journal import EntryJournal
 from .sharing import Link, Owner, Proxy
 from .store import Store, StoreBusy
 
@@ -123,7 +124,10 @@ class Pipeline:
             return None
         self.store = store
         knowledge = KnowledgeBase(store.shards, self.embedder, Calibration.load(),
-                                  self.settings.routing.exact_key_relevance, self._ollama_vectors(self.settings))
+                                  self.settings.routing.exact_key_relevance, self._ollama_vectors(self.settings),
+                                  EntryJournal(self.data_dir / "entries.jsonl"))
+        if replayed := knowledge.replay_journal():
+            log.info("applied %d knowledge-base change(s) journaled before an interruption", replayed)
         history = History(store.shards[HISTORY], self.embedder)
         targets = {"store": store, "knowledge": knowledge, "history": history}
         try:
@@ -297,7 +301,7 @@ class Pipeline:
         saved = self.remote_usage.estimate(len(prompts.SYSTEM) + len(remote_prompt)) if stood_in else (0, 0)
         if answer.route == "remote" and answer.prompt_tokens:
             self._measured_remote(len(prompts.SYSTEM) + len(remote_prompt), answer)
-        answer.interaction_id = self.history.record(Interaction(
+        answer.interaction_id = await asyncio.to_thread(self.history.record, Interaction(
             kind="fix", query=query.message, fingerprint=query.fingerprint, route=answer.route,
             relevance=route.relevance, complexity=route.complexity, reason=answer.reason or route.reason,
             model=answer.model, prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
@@ -478,7 +482,7 @@ class Pipeline:
         if answer is None:
             answer = self._stored_explanation(plan, notes or [plan.route.reason])
         saved = self.remote_usage.estimate(len(prompts.ASK_SYSTEM) + len(prompt)) if answer.route == "local" else (0, 0)
-        answer.interaction_id = self.history.record(Interaction(
+        answer.interaction_id = await asyncio.to_thread(self.history.record, Interaction(
             kind="ask", query=question, fingerprint=query.fingerprint, route=answer.route,
             prompt_chars=len(prompts.ASK_SYSTEM) + len(prompt), saved_prompt_tokens=saved[0], saved_completion_tokens=saved[1],
             relevance=plan.route.relevance, complexity=plan.route.complexity, reason=answer.reason,

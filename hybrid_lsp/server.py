@@ -111,8 +111,8 @@ class HybridServer(LanguageServer):
         self.diagnostics[uri] = list(known.values())[-200:]
 
     def query_for(self, uri: str, diagnostic: types.Diagnostic, text: str, language_id: str | None,
-                  others: list[types.Diagnostic]) -> ErrorQuery:
-        lines = text.split("\n")
+                  others: list[types.Diagnostic], lines: list[str] | None = None) -> ErrorQuery:
+        lines = text.split("\n") if lines is None else lines
         r = diagnostic.range
         span = Span(r.start.line, r.start.character, r.end.line, r.end.character)
         settings = self.pipeline.settings if self.pipeline else Settings()
@@ -340,7 +340,8 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         if not wanted:
             return None
         everything = ls.diagnostics.get(uri, [])
-        queries = [ls.query_for(uri, d, text, document.language_id, everything) for d in wanted[:MAX_ACTIONS]]
+        lines = text.split("\n")
+        queries = [ls.query_for(uri, d, text, document.language_id, everything, lines) for d in wanted[:MAX_ACTIONS]]
         pipeline = ls.pipeline
         plans = await asyncio.to_thread(lambda: [pipeline.plan(q, text, len(everything)) for q in queries])
         actions = []

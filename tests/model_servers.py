@@ -200,6 +200,7 @@ class ModelServer:
         self._stopping.clear()
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # small streamed chunks go out at once
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *args: Any) -> None:  # keep test output quiet
