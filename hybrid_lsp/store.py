@@ -21,7 +21,8 @@ import qdrant_edge as qe
 from .embedding import DENSE, SPARSE
 
 SCHEMA_VERSION = 1
-_INDEXED_KEYWORDS = ("entry_id", "key", "fingerprint", "language", "source", "outcome", "route")
+# Only the fields that are filtered on: every index costs memory in every shard.
+_INDEXED_KEYWORDS = ("key", "fingerprint")
 
 
 class StoreError(RuntimeError):
