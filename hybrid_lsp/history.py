@@ -119,13 +119,15 @@ class History:
         if outcome == "ignored" and current.outcome != "offered":
             return current
         self._shard.set_payload(interaction_id, {"outcome": outcome, "reject_reason": reason, "outcome_ts": time.time()})
-        self._shard.flush()
+        if outcome != "ignored":  # what the user did is synced; an offer left aside need not be
+            self._shard.flush()
         current.outcome, current.reject_reason = outcome, reason
         return current
 
-    def mark(self, interaction_id: str, **values: Any) -> None:
+    def mark(self, interaction_id: str, sync: bool = True, **values: Any) -> None:
         self._shard.set_payload(interaction_id, values)
-        self._shard.flush()
+        if sync:
+            self._shard.flush()
 
     def list(self, days: float | None = None) -> list[Interaction]:
         condition = None

@@ -84,6 +84,10 @@ class Learning:
     def apply_effects(self, interaction: Interaction) -> None:
         if interaction.outcome not in FINAL:
             return
+        if interaction.outcome == "ignored":
+            # Weak evidence: it changes no entry, and nothing needs syncing for it.
+            self.history.mark(interaction.id, sync=False, effects_applied="ignored")
+            return
         if interaction.served_entry:
             self.knowledge.record_outcome(interaction.served_entry, interaction.id, interaction.outcome)
         if interaction.outcome == "validated" and interaction.route in ("local", "remote") and interaction.has_edit:
