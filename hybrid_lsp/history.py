@@ -159,6 +159,7 @@ class History:
         return {
             "interactions": total,
             "accept_rate_by_route": per_route,
+            "decided_by_route": {route: sum(1 for i in decided if i.route == route) for route in ("known", "local", "remote")},
             "fixes": len(fixes),
             "asks": total - len(fixes),
             "routes": {name: routes.get(name, 0) for name in ("known", "local", "remote")},

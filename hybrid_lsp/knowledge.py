@@ -431,13 +431,28 @@ class KnowledgeBase:
         results.sort(key=lambda m: m.relevance, reverse=True)
         return results[:limit]
 
+    def learned_for(self, fingerprint_: str, limit: int = 64) -> list[Match]:
+        """Every learned fix recorded for this exact message (they all share its fingerprint)."""
+        shard = self._shards.get("error-solutions")
+        if shard is None or not fingerprint_:
+            return []
+        matches = []
+        for record in shard.find("fingerprint", fingerprint_, limit=limit):
+            entry = parse_entry(record.payload["entry"])
+            if "learned" in entry.tags and entry.edit is not None:
+                match = Match(entry, "error-solutions", 0.99, Features(1.0, 1.0, 0.0), "fingerprint")
+                match.counts = dict(record.payload.get("counts") or {})
+                matches.append(match)
+        return matches
+
     def _exact(self, message_text: str, key: str, fingerprint_: str, language: str, wanted: list[str]) -> dict[str, Match]:
         """Entries of the first collection with the diagnostic's own tool+code, or fingerprint."""
         found: dict[str, Match] = {}
         if not wanted:
             return found
         first = wanted[0]
-        for field_name, value in (("key", key), ("fingerprint", fingerprint_)):
+        # The fingerprint first: an entry for this very message outranks one for its rule code.
+        for field_name, value in (("fingerprint", fingerprint_), ("key", key)):
             if not value:
                 continue
             for record in self._shards[first].find(field_name, value, limit=3):

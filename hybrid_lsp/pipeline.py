@@ -110,6 +110,7 @@ class Pipeline:
         self.remote_usage = RemoteUsage.measure([
             (i.prompt_chars, i.prompt_tokens, i.completion_tokens) for i in self.history.list(30) if i.route == "remote"])
         self.routing_offset = float(self.store.read_meta().get("routing_offset", 0.0))
+        self._outcomes_seen = 0
         self.learning.on_outcome = self._adapt
         if repaired := self.learning.reconcile():
             log.info("applied the effects of %d outcome(s) recorded before an interruption", repaired)
@@ -245,16 +246,16 @@ class Pipeline:
         routing = self.settings.routing
         if not routing.adapt:
             return
+        self._outcomes_seen += 1
+        if self._outcomes_seen % 10:
+            return  # a decision per ten outcomes: reading the week's history costs more than one write
         stats = self.history.stats(7)
-        decided = sum(stats["outcomes"].get(o, 0) for o in ("accepted", "validated", "rejected", "undone", "failed"))
-        if decided == 0 or decided % 5:
-            return
-        local = [i for i in self.history.list(7) if i.route == "local"
-                 and i.outcome in ("accepted", "validated", "rejected", "undone", "failed")]
+        decided = stats["decided_by_route"]
         offset = adapt_offset(
             self.routing_offset, local_share=stats["share_without_remote"] or 0.0,
             local_accept=stats["accept_rate_by_route"]["local"], remote_accept=stats["accept_rate_by_route"]["remote"],
-            local_decided=len(local), target=routing.local_share_target, margin=routing.accept_margin)
+            local_decided=decided["local"], remote_decided=decided["remote"],
+            target=routing.local_share_target, margin=routing.accept_margin)
         if offset != self.routing_offset:
             log.info("routing offset %.2f -> %.2f from outcomes", self.routing_offset, offset)
             self.routing_offset = offset
@@ -267,10 +268,19 @@ class Pipeline:
         last = query.span.end_line
         if last > first and query.span.end_char == 0:
             last -= 1
-        for match in matches:
+        # Learned fixes (one per place they were made) share the message's fingerprint: look at
+        # all of them, not only the few that made the ranked matches.
+        candidates = list(matches) + self.knowledge.learned_for(query.fingerprint)
+        seen: set[str] = set()
+        for match in candidates:
             stored = match.entry.edit
-            if stored is None or match.relevance < self.settings.routing.known_threshold or demoted(match.counts):
+            if match.entry.id in seen or stored is None:
                 continue
+            seen.add(match.entry.id)
+            if match.relevance < self.settings.routing.known_threshold or demoted(match.counts):
+                continue
+            if "learned" in match.entry.tags and match.via != "fingerprint":
+                continue  # a learned fix answers only its own message, never a relative sharing a rule code
             try:
                 return edits.from_pattern(text, first, last, stored.pattern, stored.replacement,
                                           query.normalised.identifiers), match

@@ -95,15 +95,20 @@ def ask_complexity(question: str, code: str | None) -> int:
 
 
 def adapt_offset(offset: float, *, local_share: float, local_accept: float | None, remote_accept: float | None,
-                 local_decided: int, target: float, margin: float, step: float = 0.02, bound: float = 0.15) -> float:
+                 local_decided: int, target: float, margin: float, remote_decided: int | None = None,
+                 step: float = 0.02, bound: float = 0.15, evidence: int = 20) -> float:
     """Move the local rules' relevance bars from outcomes.
 
-    Local answers accepted clearly less often than remote ones: raise the bars (fewer local).
-    Otherwise, below the target share of answers without the remote API: lower them (more local).
+    Local answers accepted clearly less often than remote ones (with `evidence` outcomes on each
+    side at least): raise the bars (fewer local). Below the target share of answers without the
+    remote API, or with the bars raised while local answers do as well as remote ones: lower them.
     """
-    if local_accept is not None and remote_accept is not None and local_decided >= 5 and local_accept < remote_accept - margin:
+    remote_decided = local_decided if remote_decided is None else remote_decided
+    enough = (local_accept is not None and remote_accept is not None
+              and local_decided >= evidence and remote_decided >= evidence)
+    if enough and local_accept < remote_accept - margin:
         offset -= step
-    elif local_share < target:
+    elif local_share < target or (offset < 0 and enough and local_accept >= remote_accept - margin):
         offset += step
     return max(-bound, min(bound, round(offset, 4)))
 

@@ -29,8 +29,18 @@ def test_cost_comes_from_the_price_table_and_dated_names_price_like_their_family
 
 
 def test_local_answers_accepted_less_than_remote_ones_raise_the_bar():
-    assert adapt_offset(0.0, local_share=0.5, local_accept=0.6, remote_accept=0.9, local_decided=10,
-                        target=0.7, margin=0.05) == -0.02
+    assert adapt_offset(0.0, local_share=0.5, local_accept=0.6, remote_accept=0.9, local_decided=25,
+                        remote_decided=25, target=0.7, margin=0.05) == -0.02
+
+
+def test_raised_bars_come_back_once_local_answers_do_as_well_as_remote_ones():
+    assert adapt_offset(-0.1, local_share=0.8, local_accept=0.9, remote_accept=0.92, local_decided=30,
+                        remote_decided=30, target=0.7, margin=0.05) == -0.08
+
+
+def test_a_handful_of_remote_outcomes_is_not_evidence_against_local():
+    assert adapt_offset(0.0, local_share=0.8, local_accept=0.8, remote_accept=1.0, local_decided=40,
+                        remote_decided=4, target=0.7, margin=0.05) == 0.0
 
 
 def test_below_the_target_share_with_good_local_answers_lowers_the_bar():
