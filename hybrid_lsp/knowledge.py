@@ -427,6 +427,10 @@ class KnowledgeBase:
             margin = combined(match.features) - runner_up if index == 0 else 0.0
             match.features = Features(match.features.dense, match.features.lexical, match.features.language, margin)
             match.relevance = self._calibration.probability(match.features)
+        if any(m.via == "key" for m in found.values()):
+            # The diagnostic's own rule has an entry: another rule's entry cannot outrank it.
+            for match in candidates:
+                match.relevance = min(match.relevance, self.exact_key_relevance - 0.01)
         results = list(found.values()) + [m for m in candidates if m.entry.id not in found]
         results.sort(key=lambda m: m.relevance, reverse=True)
         return results[:limit]
@@ -455,11 +459,21 @@ class KnowledgeBase:
         for field_name, value in (("fingerprint", fingerprint_), ("key", key)):
             if not value:
                 continue
-            for record in self._shards[first].find(field_name, value, limit=3):
+            same_field = []
+            for record in self._shards[first].find(field_name, value, limit=64):
                 entry = parse_entry(record.payload["entry"])
                 if entry.id not in found:
-                    found[entry.id] = self._exact_match(entry, first, field_name, message_text, language)
-                    found[entry.id].counts = dict(record.payload.get("counts") or {})
+                    match = self._exact_match(entry, first, field_name, message_text, language)
+                    match.counts = dict(record.payload.get("counts") or {})
+                    same_field.append(match)
+            if field_name == "key" and len(same_field) > 1:
+                # Several entries for one rule code (variants of a message): the one whose wording
+                # fits the message is the answer; the others are only plausible.
+                same_field.sort(key=lambda m: m.features.lexical, reverse=True)
+                for other in same_field[1:]:
+                    other.relevance = min(other.relevance, 0.6)
+            for match in same_field:
+                found[match.entry.id] = match
         return found
 
     def _exact_match(self, entry: Entry, collection: str, via: str, message_text: str, language: str) -> Match:
