@@ -106,13 +106,14 @@ async def test_anthropic_free_text_answer_streams(model_server: ModelServer, mon
 
 @pytest.mark.asyncio
 async def test_rate_limits_are_retried_honouring_retry_after(model_server: ModelServer):
-    model_server.status, model_server.fail_times, model_server.retry_after = 429, 2, "0.2"
+    # Retry-After is whole seconds (RFC 9110); the backoff would wait far less than this.
+    model_server.status, model_server.fail_times, model_server.retry_after = 429, 2, "1"
     model_server.reply = lambda seen: "finally"
     started = time.perf_counter()
     completion = await complete(openai(model_server), Request("sys", "hi"))
     assert completion.text == "finally"
     assert model_server.failures == 2 and len(model_server.of("openai")) == 3
-    assert time.perf_counter() - started >= 0.4, "each retry waited the retry-after"
+    assert time.perf_counter() - started >= 2.0, "each retry waited the retry-after"
 
 
 @pytest.mark.asyncio
@@ -240,7 +241,7 @@ async def test_a_dead_local_model_costs_no_latency_after_the_first_failure(tmp_p
         again = pipeline.plan(undefined_query(), TEXT)
         assert not again.route.can_fix and "retrying in" in again.route.reason
         await pipeline.solve(again, TEXT, "a.py")
-        assert time.perf_counter() - started < 0.3
+        assert time.perf_counter() - started < 0.5, "less than the timeout a model call would have cost"
         assert len(model_server.of("openai")) == 1
     finally:
         await pipeline.aclose()
