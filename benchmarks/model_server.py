@@ -10,7 +10,6 @@ URL on the first line of stdout and stops when stdin closes.
 from __future__ import annotations
 
 import importlib.util
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,26 +63,11 @@ class ModelServerProcess:
         self.stop()
 
 
-def _no_delay(server) -> None:
-    """Send each streamed chunk at once: without TCP_NODELAY, Nagle's algorithm holds the small chunk
-    writes back until the client's delayed ACK (~40 ms), which no real model server makes clients wait."""
-    httpd = server._httpd
-    accept = httpd.get_request
-
-    def get_request():
-        connection, address = accept()
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection, address
-
-    httpd.get_request = get_request
-
-
 def main() -> None:
     line, replacement = int(sys.argv[1]), sys.argv[2]
     servers = _model_servers()
     server = servers.ModelServer(reply=servers.replace_line_reply(line, replacement, "Fixed by the loopback model."))
     server.start()
-    _no_delay(server)
     print(server.url, flush=True)
     sys.stdin.read()
     server.stop()
