@@ -463,7 +463,8 @@ class KnowledgeBase:
             for record in self._shards[first].find(field_name, value, limit=64):
                 entry = parse_entry(record.payload["entry"])
                 if entry.id not in found:
-                    match = self._exact_match(entry, first, field_name, message_text, language)
+                    match = self._exact_match(entry, first, field_name, message_text, language,
+                                              record.payload.get("normalised"))
                     match.counts = dict(record.payload.get("counts") or {})
                     same_field.append(match)
             if field_name == "key" and len(same_field) > 1:
@@ -476,10 +477,13 @@ class KnowledgeBase:
                 found[match.entry.id] = match
         return found
 
-    def _exact_match(self, entry: Entry, collection: str, via: str, message_text: str, language: str) -> Match:
+    def _exact_match(self, entry: Entry, collection: str, via: str, message_text: str, language: str,
+                     normalised: str | None = None) -> Match:
+        if normalised is None:
+            normalised = normalise(entry.error).text
         features = Features(
             dense=1.0,
-            lexical=lexical_overlap(tokens(message_text), tokens(normalise(entry.error).text)),
+            lexical=lexical_overlap(tokens(message_text), tokens(normalised)),
             language=language_agreement(language, entry.language),
         )
         relevance = 0.99 if via == "fingerprint" else self.exact_key_relevance

@@ -8,6 +8,7 @@ normalisation) by `scripts/fit_relevance.py` and shipped in `relevance.json`. Pu
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -19,6 +20,7 @@ FEATURES = ("dense", "lexical", "language", "margin")
 _TOKEN = re.compile(r"<[a-z]+>|[a-z0-9_]+")
 
 
+@functools.lru_cache(maxsize=65536)
 def tokens(text: str) -> frozenset[str]:
     """Words of a normalised message; placeholders such as <id> count as words."""
     return frozenset(t for t in _TOKEN.findall(text.lower()) if len(t) > 1)
