@@ -1,37 +1,69 @@
-"""`hybrid-lsp stats --chart`: answers per route and remote tokens per day, as a self-contained SVG
-(or an HTML page holding it). No plotting library needed."""
+"""`hybrid-lsp stats --chart`: answers per route and day, as a self-contained SVG (or an HTML page
+holding it), or as a PNG drawn with matplotlib (the optional `chart` extra). What is drawn is
+worked out once, in `figures`; each format only renders it."""
 
 from __future__ import annotations
 
 import html
+import io
+import os
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 COLORS = {"known": "#2e7d32", "local": "#1565c0", "remote": "#c62828"}
+ROUTES = ("known", "local", "remote")
+FORMATS = (".png", ".svg", ".html", ".htm")
+_EMPTY_DAY = {"day": "no data", "known": 0, "local": 0, "remote": 0, "remote_tokens": 0, "saved_tokens": 0}
+
+
+class ChartError(Exception):
+    """The chart cannot be written; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    title: str
+    days: list[str]
+    labels: list[str]
+    counts: dict[str, list[int]]  # route -> answers per day, in the order of `days`
+    top: int  # the largest number of answers in a day, at least 1
+
+
+def figures(stats: dict[str, Any]) -> Figures:
+    days = stats["days"] or [_EMPTY_DAY]
+    return Figures(
+        title=f"Answers per day by route (share without remote: {_pct(stats.get('share_without_remote'))}, "
+              f"tokens saved: {stats['tokens']['saved']})",
+        days=[d["day"] for d in days],
+        labels=[_label(d["day"]) for d in days],
+        counts={route: [d[route] for d in days] for route in ROUTES},
+        top=max(1, max(sum(d[route] for route in ROUTES) for d in days)),
+    )
 
 
 def svg(stats: dict[str, Any], width: int = 720, height: int = 320) -> str:
-    days = stats["days"] or [{"day": "no data", "known": 0, "local": 0, "remote": 0, "remote_tokens": 0, "saved_tokens": 0}]
-    top = max(1, max(d["known"] + d["local"] + d["remote"] for d in days))
+    data = figures(stats)
     left, bottom, plot_h = 50, height - 60, height - 100
-    bar = max(4, min(40, (width - left - 20) // len(days) - 6))
+    bar = max(4, min(40, (width - left - 20) // len(data.days) - 6))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
-             f'<text x="{left}" y="20" font-size="14">Answers per day by route (share without remote: '
-             f'{html.escape(_pct(stats.get("share_without_remote")))}, tokens saved: {stats["tokens"]["saved"]})</text>',
+             f'<text x="{left}" y="20" font-size="14">{html.escape(data.title)}</text>',
              f'<line x1="{left}" y1="{bottom}" x2="{width - 10}" y2="{bottom}" stroke="#444"/>',
-             f'<text x="{left - 8}" y="{bottom - plot_h}" text-anchor="end">{top}</text>',
+             f'<text x="{left - 8}" y="{bottom - plot_h}" text-anchor="end">{data.top}</text>',
              f'<text x="{left - 8}" y="{bottom}" text-anchor="end">0</text>']
-    for index, day in enumerate(days):
+    for index, (day, label) in enumerate(zip(data.days, data.labels, strict=True)):
         x = left + 6 + index * (bar + 6)
         y = bottom
-        for route in ("known", "local", "remote"):
-            h = day[route] / top * plot_h
+        for route in ROUTES:
+            count = data.counts[route][index]
+            h = count / data.top * plot_h
             if h:
                 y -= h
                 parts.append(f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" fill="{COLORS[route]}">'
-                             f'<title>{day["day"]}: {day[route]} {route}</title></rect>')
-        parts.append(f'<text x="{x + bar / 2}" y="{bottom + 14}" text-anchor="middle">{html.escape(day["day"][5:])}</text>')
-    for index, route in enumerate(("known", "local", "remote")):
+                             f'<title>{html.escape(day)}: {count} {route}</title></rect>')
+        parts.append(f'<text x="{x + bar / 2}" y="{bottom + 14}" text-anchor="middle">{html.escape(label)}</text>')
+    for index, route in enumerate(ROUTES):
         x = left + index * 90
         parts.append(f'<rect x="{x}" y="{height - 25}" width="12" height="12" fill="{COLORS[route]}"/>'
                      f'<text x="{x + 16}" y="{height - 15}">{route}</text>')
@@ -39,15 +71,89 @@ def svg(stats: dict[str, Any], width: int = 720, height: int = 320) -> str:
     return "\n".join(parts)
 
 
+def png(stats: dict[str, Any], width: int = 720, height: int = 320) -> bytes:
+    """The same chart as `svg`, drawn by matplotlib's Agg renderer (no display needed)."""
+    Figure, FigureCanvasAgg, MaxNLocator = _matplotlib()
+    data = figures(stats)
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    positions = list(range(len(data.days)))
+    stacked = [0] * len(positions)
+    for route in ROUTES:
+        counts = data.counts[route]
+        axes.bar(positions, counts, bottom=stacked, color=COLORS[route], label=route, width=0.7)
+        stacked = [below + count for below, count in zip(stacked, counts, strict=True)]
+    axes.set_title(data.title, loc="left", fontsize=10)
+    crowded = len(positions) > 12
+    axes.set_xticks(positions, data.labels, fontsize=8, rotation=60 if crowded else 0, ha="right" if crowded else "center")
+    axes.set_xlim(-0.6, max(len(positions), 6) - 0.4)  # a day or two stay bars, not walls
+    axes.set_ylim(0, data.top)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 if not crowded else -0.22), ncol=len(ROUTES),
+                frameon=False, fontsize=9)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _matplotlib():
+    # Imported here, not at module level: only `stats --chart FILE.png` pays for matplotlib.
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        raise ChartError("--chart FILE.png needs matplotlib: pip install 'hybrid-lsp[chart]', "
+                         "or write a .svg or .html chart instead") from None
+    return Figure, FigureCanvasAgg, MaxNLocator
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def write_chart(stats: dict[str, Any], path: Path) -> None:
+def _label(day: str) -> str:
+    return day[5:] if len(day) == 10 and day[4] == "-" else day  # 2026-11-23 -> 11-23
+
+
+def check_chart_path(path: Path) -> str:
+    """The format to write `path` in; raises ChartError before any work is done if it cannot be."""
     suffix = path.suffix.lower()
-    if suffix == ".svg":
-        path.write_text(svg(stats), encoding="utf-8")
-    elif suffix in (".html", ".htm"):
-        path.write_text(f"<!doctype html><meta charset=utf-8><title>hybrid-lsp stats</title>\n{svg(stats)}\n", encoding="utf-8")
+    if suffix not in FORMATS:
+        raise ChartError(f"--chart writes .png, .svg or .html files, not {suffix or 'files without a suffix'}")
+    if suffix == ".png":
+        _matplotlib()
+    return suffix
+
+
+def write_chart(stats: dict[str, Any], path: Path) -> None:
+    """Renders in full, then replaces `path` in one step: a failure leaves no partial file."""
+    suffix = check_chart_path(path)
+    if suffix == ".png":
+        data = png(stats)
+    elif suffix == ".svg":
+        data = svg(stats).encode("utf-8")
     else:
-        raise SystemExit(f"hybrid-lsp: --chart writes .html or .svg files, not {suffix or 'files without a suffix'}")
+        data = f"<!doctype html><meta charset=utf-8><title>hybrid-lsp stats</title>\n{svg(stats)}\n".encode()
+    try:
+        _write_atomically(path, data)
+    except OSError as exc:
+        raise ChartError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        # Created like any new file (mode 0666 less the umask), beside its target so the
+        # replace stays on one file system.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

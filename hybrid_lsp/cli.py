@@ -5,7 +5,7 @@
     hybrid-lsp search MESSAGE [--source S] [--code C] [--language L] [--json]
     hybrid-lsp search --batch FILE.jsonl --json
     hybrid-lsp kb import FILE.jsonl... | kb export [-o FILE] | kb stats | kb show ID | kb remove ID | kb rebuild
-    hybrid-lsp stats [--days N] [--json]
+    hybrid-lsp stats [--days N] [--json] [--chart FILE.png|.svg|.html]
     hybrid-lsp history [--days N] [--json]
     hybrid-lsp doctor
 Every command takes --data-dir DIR (or HYBRID_LSP_DATA_DIR) and --no-starter (or HYBRID_LSP_NO_STARTER=1).
@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--days", type=float)
         cmd.add_argument("--json", action="store_true")
         if name == "stats":
-            cmd.add_argument("--chart", type=Path, help="write a chart of routes and tokens per day (.html or .svg)")
+            cmd.add_argument("--chart", type=Path, metavar="FILE", help="write a chart of answers per route and day (.png, .svg or "
+                             ".html; .png needs matplotlib: pip install 'hybrid-lsp[chart]')")
     return parser
 
 
@@ -537,15 +538,26 @@ def _remote_configured(settings) -> bool:
 # -- stats and history -------------------------------------------------------------------------
 
 def _report(args: argparse.Namespace, command: str) -> int:
+    from .chart import ChartError, check_chart_path, write_chart
+
+    chart = getattr(args, "chart", None)
+    if chart is not None:
+        try:
+            check_chart_path(chart)  # a wrong suffix or a missing matplotlib fails before any work
+        except ChartError as exc:
+            print(f"hybrid-lsp: {exc}", file=sys.stderr)
+            return 2
     pipeline = _pipeline(args)
     try:
         if command == "stats":
             stats = pipeline.stats(args.days)
-            if args.chart is not None:
-                from .chart import write_chart
-
-                write_chart(stats, args.chart)
-                print(f"wrote {args.chart}", file=sys.stderr)
+            if chart is not None:
+                try:
+                    write_chart(stats, chart)
+                except ChartError as exc:
+                    print(f"hybrid-lsp: {exc}", file=sys.stderr)
+                    return 2
+                print(f"wrote {chart}", file=sys.stderr)
             if args.json:
                 print(json.dumps(stats))
             else:
