@@ -112,3 +112,36 @@ def collect(tool: str) -> list[Entry]:
     if tool not in IMPORTERS:
         raise ImporterError(f"no importer for {tool!r}; available: {', '.join(sorted(IMPORTERS))}")
     return IMPORTERS[tool]()
+
+
+def ruff_literals(rules: list[dict]) -> list[str]:
+    """The fixed quoted parts of ruff's message formats that are not plain names (`os.chmod()`, `+`).
+
+    normalise() keeps them verbatim (hybrid_lsp/quoted_literals.json), so rules whose messages differ
+    only there stay apart. Regenerate that file with `python -m hybrid_lsp.importers --literals` after
+    upgrading ruff.
+    """
+    found = set()
+    for rule in rules:
+        for text in rule.get("message_formats") or []:
+            for value in re.findall(r"`([^`\n]+)`", text):
+                if "{" not in value and not re.fullmatch(r"[A-Za-z_]\w*", value):
+                    found.add(value)
+    return sorted(found)
+
+
+def _write_literals() -> None:
+    from pathlib import Path
+
+    result = _run([sys.executable, "-m", "ruff", "rule", "--all", "--output-format", "json"])
+    version = _run([sys.executable, "-m", "ruff", "--version"]).stdout.strip()
+    data = {"source": f"{version}: `ruff rule --all --output-format json`, the backticked parts of every message "
+                      "format that are not a plain name and hold no {placeholder}",
+            "literals": ruff_literals(json.loads(result.stdout))}
+    path = Path(__file__).with_name("quoted_literals.json")
+    path.write_text(json.dumps(data, indent=0, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {len(data['literals'])} literals to {path}")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--literals"]:
+    _write_literals()

@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,8 @@ import qdrant_edge as qe
 
 from .config import COLLECTIONS
 from .embedding import DENSE, OLLAMA, SPARSE, Embedder, OllamaEmbedder
-from .normalise import canonical_code, canonical_source, fingerprint, normalise
-from .relevance import Calibration, Features, combined, language_agreement, lexical_overlap, tokens
+from .normalise import alias_keys, message_keys, canonical_code, canonical_source, fingerprint, normalise
+from .relevance import Calibration, Features, combined, language_agreement, lexical_overlap, template_match, template_words, tokens
 from .journal import EntryJournal
 from .store import Shard
 
@@ -31,6 +31,10 @@ _NAMESPACE = uuid.UUID("5b0e7d34-8c0e-4d0c-9f8e-0f5c2b6a7e11")
 _FIELDS = ("id", "error", "solution", "title", "fix", "language", "source", "code", "tags", "collection", "edit")
 MAX_LINE_CHARS = 100_000
 MAX_FIELD_CHARS = 20_000
+# An entry written for one message of a rule code fits a diagnostic when this share of their words
+# agree (lexical overlap) and no other entry of the code comes this close (lead).
+VARIANT_FIT = 0.8
+VARIANT_LEAD = 0.1
 
 
 class ImportFailed(ValueError):
@@ -390,6 +394,7 @@ class KnowledgeBase:
         extra = self.extra.embed([message_text]) if self.extra is not None else None
         query_tokens = tokens(message_text)
         candidates: list[Match] = []
+        normalised_of: dict[str, str] = {}
         for name in wanted:
             shard = self._shards[name]
             requests = [
@@ -413,22 +418,30 @@ class KnowledgeBase:
                 entry = parse_entry(payload["entry"])
                 if entry.id in found:
                     continue
+                written = normalised_of[entry.id] = payload["normalised"]
                 features = Features(
                     dense=max(0.0, dense_score.get(pid, 0.0)),
-                    lexical=lexical_overlap(query_tokens, tokens(payload["normalised"])),
+                    lexical=lexical_overlap(query_tokens, tokens(written)),
                     language=language_agreement(language, entry.language),
+                    template=template_match(message_text, written),
                 )
                 candidates.append(Match(entry, name, 0.0, features, "search",
                                         {"dense": dense_score.get(pid, 0.0), "bm25": sparse_score.get(pid, 0.0)},
                                         dict(payload.get("counts") or {})))
         candidates.sort(key=lambda m: combined(m.features), reverse=True)
         for index, match in enumerate(candidates):
-            runner_up = combined(candidates[index + 1].features) if index + 1 < len(candidates) else 0.0
-            margin = combined(match.features) - runner_up if index == 0 else 0.0
-            match.features = Features(match.features.dense, match.features.lexical, match.features.language, margin)
+            second = candidates[index + 1] if index + 1 < len(candidates) else None
+            margin = combined(match.features) - (combined(second.features) if second else 0.0) if index == 0 else 0.0
+            # A runner-up the diagnostic fits as well (both templates match, or both entries read the
+            # same once normalised): nothing in the message tells them apart.
+            tie = float(index == 0 and second is not None and (
+                match.features.template == second.features.template == 1.0
+                or normalised_of[match.entry.id] == normalised_of[second.entry.id]))
+            match.features = replace(match.features, margin=margin, tie=tie)
             match.relevance = self._calibration.probability(match.features)
-        if any(m.via == "key" for m in found.values()):
-            # The diagnostic's own rule has an entry: another rule's entry cannot outrank it.
+        if any(m.relevance >= self.exact_key_relevance for m in found.values()):
+            # The diagnostic's own rule (or this very message) has an entry that fits it: another
+            # rule's entry cannot outrank it.
             for match in candidates:
                 match.relevance = min(match.relevance, self.exact_key_relevance - 0.01)
         results = list(found.values()) + [m for m in candidates if m.entry.id not in found]
@@ -456,26 +469,65 @@ class KnowledgeBase:
             return found
         first = wanted[0]
         # The fingerprint first: an entry for this very message outranks one for its rule code.
-        for field_name, value in (("fingerprint", fingerprint_), ("key", key)):
+        lookups = [("fingerprint", fingerprint_), ("key", key)]
+        if not key:
+            # A message without its tool and code, worded as a rule with equivalents is worded.
+            lookups += [("key", alias) for own in message_keys(message_text, language)
+                        for alias in alias_keys(own, message_text)]
+        written: dict[str, str] = {}
+        for field_name, value in lookups:
             if not value:
                 continue
             same_field = []
             for record in self._shards[first].find(field_name, value, limit=64):
                 entry = parse_entry(record.payload["entry"])
                 if entry.id not in found:
-                    match = self._exact_match(entry, first, field_name, message_text, language,
-                                              record.payload.get("normalised"))
+                    written[entry.id] = record.payload.get("normalised") or normalise(entry.error).text
+                    match = self._exact_match(entry, first, field_name, message_text, language, written[entry.id])
                     match.counts = dict(record.payload.get("counts") or {})
                     same_field.append(match)
-            if field_name == "key" and len(same_field) > 1:
-                # Several entries for one rule code (variants of a message): the one whose wording
-                # fits the message is the answer; the others are only plausible.
-                same_field.sort(key=lambda m: m.features.lexical, reverse=True)
-                for other in same_field[1:]:
-                    other.relevance = min(other.relevance, 0.6)
+            if field_name == "key":
+                if not same_field and value == key and not found:
+                    # No entry for the rule: the equivalent rules of the language's other tools.
+                    lookups += [("key", alias) for alias in alias_keys(key, message_text)]
+                    continue
+                self._rank_variants(same_field, written, exact=bool(found))
+                if value != key:
+                    for match in same_field:
+                        match.relevance = min(match.relevance, self.exact_key_relevance - 0.02)
             for match in same_field:
                 found[match.entry.id] = match
         return found
+
+    def _rank_variants(self, matches: list[Match], written: dict[str, str], *, exact: bool) -> None:
+        """Entries of the diagnostic's tool+code, best first, with a relevance that says whether they fit.
+
+        An entry whose id names a variant of its code ("python:TypeError:not-callable"), or one of
+        several entries sharing the code, was written for one message of it: it answers only the
+        diagnostics worded like it. The best-worded one keeps the key relevance only when its wording
+        fits and stands clear of the next one; otherwise it is a plausible answer, not a known fix.
+        Of two templates the message follows, the one with more fixed words is the closer fit.
+        An entry for the whole rule (id == tool:code, alone) answers every message of the rule.
+        """
+        if not matches:
+            return
+
+        def fixed_words(match: Match) -> int:
+            return template_words(written[match.entry.id]) if match.features.template else 0
+
+        matches.sort(key=lambda m: (m.features.template, fixed_words(m), m.features.lexical), reverse=True)
+        specific = len(matches) > 1 or matches[0].entry.id != matches[0].entry.key
+        if not specific and not exact:
+            return
+        first, second = matches[0], matches[1] if len(matches) > 1 else None
+        best, runner_up = first.features.lexical, second.features.lexical if second else 0.0
+        fits = not exact and (
+            (first.features.template == 1.0 and (second is None or fixed_words(first) > fixed_words(second)))
+            or (best >= VARIANT_FIT and best - runner_up >= VARIANT_LEAD))
+        if not fits:
+            matches[0].relevance = min(matches[0].relevance, 0.5 + 0.35 * best)
+        for other in matches[1:]:
+            other.relevance = min(other.relevance, 0.6)
 
     def _exact_match(self, entry: Entry, collection: str, via: str, message_text: str, language: str,
                      normalised: str | None = None) -> Match:
@@ -485,6 +537,7 @@ class KnowledgeBase:
             dense=1.0,
             lexical=lexical_overlap(tokens(message_text), tokens(normalised)),
             language=language_agreement(language, entry.language),
+            template=template_match(message_text, normalised),
         )
         relevance = 0.99 if via == "fingerprint" else self.exact_key_relevance
         return Match(entry, collection, relevance, features, via)

@@ -2,8 +2,10 @@
 
 Fused rank scores carry no absolute meaning, so the estimate is a logistic model over component
 scores that do: dense cosine similarity, lexical overlap of the normalised messages, whether the
-languages agree, and the margin to the runner-up. Its weights are fitted per (embedding model,
-normalisation) by `scripts/fit_relevance.py` and shipped in `relevance.json`. Pure.
+languages agree, the margin to the runner-up, whether the diagnostic follows the entry's message
+template word for word, and whether the runner-up does too (a tie no score can break). Its weights
+are fitted per (embedding model, normalisation) by `scripts/fit_relevance.py` and shipped in
+`relevance.json`. Pure.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CALIBRATION_FILE = Path(__file__).parent / "relevance.json"
-FEATURES = ("dense", "lexical", "language", "margin")
+FEATURES = ("dense", "lexical", "language", "margin", "template", "tie")
 _TOKEN = re.compile(r"<[a-z]+>|[a-z0-9_]+")
 
 
@@ -36,6 +38,38 @@ def lexical_overlap(query_tokens: frozenset[str], entry_tokens: frozenset[str]) 
     return 0.0 if common == 0 else 2 * recall * precision / (recall + precision)
 
 
+# In an entry's normalised message, a name placeholder stands for any quoted value (a builtin's name
+# is kept verbatim in the diagnostic, e.g. "Unnecessary `float` call") and a template's own
+# placeholder (<ARG>, from "{row}") for any text.
+_SLOTS = {"<ID>": r"(?:<ID>|'[^']*')", "<ARG>": r".+?"}
+_SLOT = re.compile(r"<ID>|<ARG>")
+_TRAILING = re.compile(r"[\s.:;!]+$")
+
+
+@functools.lru_cache(maxsize=16384)
+def _template(entry_text: str) -> re.Pattern[str] | None:
+    literal = _SLOT.sub(" ", entry_text)
+    if len(_TOKEN.findall(literal.lower())) < 2:
+        return None  # "<ID>" alone, or one word: it would match anything
+    parts = _SLOT.split(_TRAILING.sub("", entry_text))
+    slots = _SLOT.findall(_TRAILING.sub("", entry_text))
+    pattern = re.escape(parts[0]) + "".join(_SLOTS[slot] + re.escape(part) for slot, part in zip(slots, parts[1:], strict=True))
+    return re.compile(pattern, re.I)
+
+
+def template_words(entry_text: str) -> int:
+    """How many fixed words an entry's normalised message has (its slots left out)."""
+    return len(_TOKEN.findall(_SLOT.sub(" ", entry_text).lower()))
+
+
+def template_match(query_text: str, entry_text: str) -> float:
+    """1.0 when the normalised diagnostic is the entry's normalised message with its slots filled."""
+    if query_text == entry_text:
+        return 1.0 if len(_TOKEN.findall(_SLOT.sub(" ", entry_text).lower())) >= 2 else 0.0
+    pattern = _template(entry_text)
+    return 1.0 if pattern is not None and pattern.fullmatch(_TRAILING.sub("", query_text)) else 0.0
+
+
 def language_agreement(query_language: str, entry_language: str) -> float:
     if not query_language or not entry_language:
         return 0.0
@@ -50,9 +84,11 @@ class Features:
     lexical: float
     language: float
     margin: float = 0.0
+    template: float = 0.0
+    tie: float = 0.0
 
     def vector(self) -> list[float]:
-        return [self.dense, self.lexical, self.language, self.margin]
+        return [self.dense, self.lexical, self.language, self.margin, self.template, self.tie]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +114,4 @@ class Calibration:
 
 def combined(features: Features) -> float:
     """Uncalibrated ranking score used only to order candidates before the margin is known."""
-    return 0.5 * features.dense + 0.5 * features.lexical + 0.05 * features.language
+    return 0.5 * features.dense + 0.5 * features.lexical + 0.05 * features.language + 0.5 * features.template

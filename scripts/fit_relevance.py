@@ -1,26 +1,28 @@
 """Fit the relevance calibration (hybrid_lsp/relevance.json) for the shipped embedding model.
 
-Relevance must be an honest probability that the best stored match applies. This script builds a
-development set from the starter knowledge base and fits a logistic model over the component
-scores the search returns (dense cosine, lexical overlap, language agreement, margin):
+Relevance must be an honest probability that the best stored match applies. This script fits a
+logistic model over the component scores a search returns (dense cosine, lexical overlap, language
+agreement, margin to the runner-up, template match, tie with the runner-up) on the retrieval
+benchmark's development corpus of real diagnostics (benchmarks/retrieval/data/corpus.jsonl):
 
-- positives: each entry's message with its names, numbers and paths replaced, and with common
-  rewordings (prefixes, case, a dropped word), searched with the entry present; label 1 when the
-  best match is the entry itself, 0 when it is another one;
-- negatives: the same queries searched with the entry left out (leave-one-out), so the best match is
-  some other entry: label 0. This is what an error the knowledge base does not know looks like.
+- the knowledge base is built as the benchmark builds it (starter entries + ruff and rustc docs);
+- every diagnostic is searched with its source and code and as a bare message; where the best match
+  comes from search (not from the exact tool+code key), its features are one row, labelled 1 when
+  the match is among the diagnostic's answers and 0 otherwise (a diagnostic no entry answers is
+  always 0: what an unknown error looks like);
+- the rules (tool+code) are split in two halves by a hash of their name: the weights are fitted on
+  one half and judged on the other, so no rule is both fitted and evaluated. The shipped weights are
+  those of the fitting half; the held-out half's calibration and known-fix band precision are printed.
 
-Run from the repository root after changing the model, the normalisation or the starter set:
+Run from the repository root after changing the model, the normalisation or the knowledge base:
 
     .venv/bin/python scripts/fit_relevance.py
-
-It prints accuracy, calibration by bins and the precision of the band routed as a known fix.
 """
 
 from __future__ import annotations
 
-import random
-import re
+import hashlib
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -30,43 +32,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hybrid_lsp.config import COLLECTIONS  # noqa: E402
-from hybrid_lsp.embedding import Embedder  # noqa: E402
-from hybrid_lsp.knowledge import KnowledgeBase, read_jsonl_file  # noqa: E402
-from hybrid_lsp.normalise import normalise  # noqa: E402
-from hybrid_lsp.pipeline import STARTER_DIR  # noqa: E402
-from hybrid_lsp.relevance import CALIBRATION_FILE, Calibration, Features  # noqa: E402
-from hybrid_lsp.store import Store  # noqa: E402
+from benchmarks.retrieval.__main__ import CORPUS, build_knowledge, load_corpus, search  # noqa: E402
+from hybrid_lsp.relevance import CALIBRATION_FILE, FEATURES, Calibration  # noqa: E402
 
-NAMES = ["total_count", "user", "config_path", "MyWidget", "data", "np", "requests", "item_id", "self.cache", "x"]
-PREFIXES = ["", "error: ", "Error: ", "E: ", "warning: "]
+BAND = 0.9
+ROUNDS = 3  # the best match depends on the weights: collect, fit, collect again
 
 
-def variants(message: str, rng: random.Random) -> list[str]:
-    """Realistic variations of one message: other names, numbers, paths, prefixes and wording."""
-    out = []
-    for _ in range(3):
-        text = re.sub(r"`[^`]+`|'[^']+'|\"[^\"]+\"",
-                      lambda m: m.group(0)[0] + rng.choice(NAMES) + m.group(0)[-1], message)
-        text = re.sub(r"\b\d+\b", lambda m: str(rng.randint(1, 500)), text)
-        text = re.sub(r"(/[\w.-]+)+", "/home/dev/project/src/module.py", text)
-        out.append(rng.choice(PREFIXES) + text)
-    words = message.split()
-    if len(words) > 4:
-        drop = rng.randrange(len(words))
-        out.append(" ".join(words[:drop] + words[drop + 1:]))
-    out.append(message.lower())
-    return out
+def fold(rule: str) -> int:
+    return hashlib.sha256(rule.encode()).digest()[0] % 2
 
 
-def best_features(kb: KnowledgeBase, text: str, language: str) -> tuple[Features, str] | None:
-    matches = kb.search(normalise(text).text, language=language, collections=COLLECTIONS, limit=1)
-    if not matches:
-        return None
-    return matches[0].features, matches[0].entry.id
-
-
-def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-4, steps: int = 60000, lr: float = 1.0) -> tuple[np.ndarray, float]:
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 20000, lr: float = 0.5) -> tuple[np.ndarray, float]:
     w, b = np.zeros(x.shape[1]), 0.0
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(x @ w + b)))
@@ -75,50 +52,54 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-4, steps: int = 60000, lr: 
     return w, b
 
 
-def main() -> int:
-    rng = random.Random(7)
-    entries = [e for path in sorted(STARTER_DIR.glob("*.jsonl")) for e in read_jsonl_file(path)]
-    errors = [e for e in entries if e.collection == "error-solutions"]
-    embedder = Embedder()
-    rows: list[tuple[list[float], int]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp), COLLECTIONS, embedder.model_id, embedder.dimensions)
-        kb = KnowledgeBase(store.shards, embedder, Calibration(embedder.model_id, (0.0,) * 4, 0.0))
-        kb.add(entries)
-        queries = [(entry, text) for entry in errors for text in variants(entry.error, rng)]
-        for entry, text in queries:
-            found = best_features(kb, text, entry.language)
-            if found:
-                rows.append((found[0].vector(), int(found[1] == entry.id)))
-        for entry in errors:
-            kb.remove(entry.id)
-            for text in variants(entry.error, rng)[:2]:
-                found = best_features(kb, text, entry.language)
-                if found:
-                    rows.append((found[0].vector(), 0))
-            kb.add([entry])
-        store.close()
-    x = np.array([r[0] for r in rows], dtype=float)
-    y = np.array([r[1] for r in rows], dtype=float)
-    order = np.random.default_rng(7).permutation(len(y))
-    split = int(len(y) * 0.7)
-    train, test = order[:split], order[split:]
-    w, b = fit(x[train], y[train])
-    p = 1 / (1 + np.exp(-(x[test] @ w + b)))
-    print(f"rows: {len(y)} ({int(y.sum())} positive); held-out: {len(test)}")
-    print(f"held-out accuracy at 0.5: {np.mean((p >= 0.5) == y[test]):.3f}")
-    print("calibration (held-out): predicted band -> observed share correct")
-    for lo, hi in [(0, .2), (.2, .4), (.4, .6), (.6, .8), (.8, .9), (.9, 1.01)]:
+def collect(pipeline, rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    features, labels, folds = [], [], []
+    for row in rows:
+        for with_code in (True, False):
+            matches = search(pipeline, row.query(with_code))
+            if matches and matches[0].via == "search":
+                features.append(matches[0].features.vector())
+                labels.append(float(matches[0].entry.id in row.truth))
+                folds.append(fold(f"{row.tool}:{row.code}"))
+    return np.array(features), np.array(labels), np.array(folds)
+
+
+def report(name: str, p: np.ndarray, y: np.ndarray) -> None:
+    print(f"{name}: {len(y)} rows ({int(y.sum())} correct)")
+    for lo, hi in [(0, .2), (.2, .5), (.5, .8), (.8, .9), (.9, 1.01)]:
         band = (p >= lo) & (p < hi)
         if band.any():
-            print(f"  {lo:.1f}-{min(hi, 1):.1f}: n={int(band.sum()):4d}  predicted {p[band].mean():.3f}  observed {y[test][band].mean():.3f}")
-    known = p >= 0.9
+            print(f"  {lo:.1f}-{min(hi, 1):.1f}: n={int(band.sum()):4d}  predicted {p[band].mean():.3f}  observed {y[band].mean():.3f}")
+    known = p >= BAND
     if known.any():
-        print(f"precision of the known-fix band (>= 0.9): {y[test][known].mean():.4f} on {int(known.sum())} queries")
-    w_all, b_all = fit(x, y)
-    Calibration(embedder.model_id, tuple(round(float(v), 4) for v in w_all), round(float(b_all), 4)).save(
-        CALIBRATION_FILE, fitted_on=f"{len(y)} queries from {len(errors)} starter entries (scripts/fit_relevance.py)")
-    print(f"wrote {CALIBRATION_FILE}: weights {np.round(w_all, 3).tolist()} bias {b_all:.3f}")
+        print(f"  known-fix band (>= {BAND}): precision {y[known].mean():.4f} on {int(known.sum())} rows")
+
+
+def main() -> int:
+    rows = load_corpus(CORPUS)
+    work = Path(tempfile.mkdtemp(prefix="hybrid-lsp-fit-"))
+    try:
+        pipeline, _ = build_knowledge(work / "kb")
+        knowledge = pipeline.knowledge
+        calibration = knowledge._calibration
+        for _ in range(ROUNDS):
+            knowledge._changed()
+            x, y, f = collect(pipeline, rows)
+            fitting, held_out = f == 0, f == 1
+            w, b = fit(x[fitting], y[fitting])
+            calibration = Calibration(calibration.model, tuple(round(float(v), 4) for v in w), round(float(b), 4))
+            knowledge._calibration = calibration
+        pipeline.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    p = 1 / (1 + np.exp(-(x @ np.array(calibration.weights) + calibration.bias)))
+    report("fitted half (rules with an even hash)", p[fitting], y[fitting])
+    report("held-out half (no rule in the fit)", p[held_out], y[held_out])
+    calibration.save(CALIBRATION_FILE, fitted_on=(
+        f"{int(fitting.sum())} best search matches of real diagnostics, half of the rules of "
+        f"{CORPUS.relative_to(ROOT)} (scripts/fit_relevance.py)"))
+    print(f"wrote {CALIBRATION_FILE}: " + ", ".join(f"{n} {v}" for n, v in zip(FEATURES, calibration.weights, strict=True))
+          + f", bias {calibration.bias}")
     return 0
 
 

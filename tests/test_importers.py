@@ -48,3 +48,21 @@ def test_import_from_ruff_keeps_curated_entries_and_adds_every_other_rule(env):
 def test_import_from_an_unknown_tool_is_refused(env):
     result = run_cli(env, "kb", "import", "--from", "pylint")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_ruff_literals_are_the_fixed_quoted_parts_of_message_formats_that_are_not_plain_names():
+    from hybrid_lsp.importers import ruff_literals
+
+    rules = [{"message_formats": ["`os.chmod()` should be replaced by `Path.chmod()`", "Unused `{name}` in `check`"]},
+             {"message_formats": ["Logging statement uses `+`"]}, {"summary": "no formats"}]
+    assert ruff_literals(rules) == ["+", "Path.chmod()", "os.chmod()"]
+
+
+def test_the_shipped_literals_hold_the_template_words_of_the_pinned_ruff():
+    import json
+    from pathlib import Path
+
+    import hybrid_lsp
+
+    data = json.loads((Path(hybrid_lsp.__file__).parent / "quoted_literals.json").read_text(encoding="utf-8"))
+    assert {"os.chmod()", "pytest.raises()", "+"} <= set(data["literals"])

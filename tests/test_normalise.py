@@ -285,3 +285,55 @@ def test_fingerprint_changes_with_the_tool_the_code_or_the_text(source, code, te
     assert fingerprint(source, code, text) != fingerprint(
         "ruff", "F401", "<ID> imported but unused"
     )
+
+
+# -- normalise: template words, stars and placeholders --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "text"),
+    [
+        ("`os.chmod()` should be replaced by `Path.chmod()`", "'os.chmod()' should be replaced by 'Path.chmod()'"),
+        ("Unnecessary `pass` statement", "Unnecessary 'pass' statement"),
+        ("Logging statement uses `+`", "Logging statement uses '+'"),
+        ("Missing type annotation for `**kwargs`", "Missing type annotation for **<ID>"),
+        ("Missing type annotation for `*args`", "Missing type annotation for *<ID>"),
+    ],
+)
+def test_quoted_template_words_keywords_and_builtins_are_kept(message, text):
+    assert normalise(message).text == text
+
+
+def test_a_tool_message_format_normalises_like_the_messages_it_formats():
+    assert normalise("Missing type annotation for `**{name}`").text == normalise("Missing type annotation for `**ka`").text
+    assert normalise("Redefinition of unused `{name}` from {row}").text == "Redefinition of unused <ID> from <ARG>"
+
+
+def test_a_chain_is_reduced_to_its_headline_not_to_a_later_line_naming_an_error():
+    message = ("No overload matches this call.\n  Overload 1 of 2, '(config: AjaxConfig)', gave the following error.\n"
+               "    Argument of type 'string' is not assignable.")
+
+    assert error_line(message) == "No overload matches this call."
+
+
+def test_the_error_line_of_compiler_output_is_the_one_that_states_the_error():
+    assert error_line("note: in this macro\nerror[E0308]: mismatched types") == "error[E0308]: mismatched types"
+
+
+# -- equivalent rules of other tools ----------------------------------------------------------------
+
+
+def test_a_rule_without_entries_is_answered_by_its_equivalents_and_a_pattern_narrows_the_alias():
+    from hybrid_lsp.normalise import alias_keys
+
+    assert alias_keys("mypy:no-redef", "Name <ID> already defined (possibly by an import)") == ["ruff:F811"]
+    assert alias_keys("pyright:reportSelfClsParameterName", "Class methods should take a 'cls' parameter") == ["ruff:N804"]
+    assert alias_keys("pyright:reportGeneralTypeIssues", "Invalid exception class or object") == []
+
+
+def test_a_bare_message_worded_as_a_known_rule_names_that_rule_in_its_language_only():
+    from hybrid_lsp.normalise import message_keys
+
+    text = normalise('Name "BytesIO" already defined (possibly by an import)').text
+    assert message_keys(text, "python") == ["mypy:no-redef"]
+    assert message_keys(text, "rust") == []

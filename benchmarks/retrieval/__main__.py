@@ -47,6 +47,7 @@ from hybrid_lsp.knowledge import Entry, Match, parse_entry
 from hybrid_lsp.normalise import canonical_source, normalise
 from hybrid_lsp.pipeline import Pipeline
 from hybrid_lsp.query import ErrorQuery
+from hybrid_lsp.relevance import FEATURES as RELEVANCE_FEATURES
 
 from . import FIGURES
 
@@ -351,7 +352,7 @@ def failure(row: Row, answer: Answer, mode: str, entries: dict[str, Entry]) -> d
     return {"qid": row.qid, "cause": cause(row, answer, mode, entries), "tool": row.tool, "code": row.code, "message": row.message, "language": row.language,
             "expected": list(row.truth), "got": answer.best, "relevance": round(answer.relevance, 4), "via": answer.via,
             "runner_up": answer.runner_up, "runner_up_relevance": round(answer.runner_up_relevance, 4),
-            "features": dict(zip(("dense", "lexical", "language", "margin"), answer.features, strict=False))}
+            "features": dict(zip(RELEVANCE_FEATURES, answer.features, strict=False))}
 
 
 def measure_retrieval(rows: list[Row], answers: dict[str, dict[str, Answer]], entries: dict[str, Entry],
