@@ -506,6 +506,12 @@ async def _doctor(args: argparse.Namespace) -> int:
     finally:
         if pipeline is not None:
             pipeline.close()
+    if settings.qdrant.url:
+        from .config import qdrant_api_key
+        from .team import doctor_checks
+
+        for ok, what, detail in doctor_checks(settings.qdrant, data_dir(args.data_dir), qdrant_api_key()):
+            report(ok, what, detail)
     for route in ("local", "remote"):
         section = settings.local if route == "local" else settings.remote
         if not section.enabled:

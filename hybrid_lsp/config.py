@@ -91,6 +91,23 @@ class Embeddings:
     timeout: float = 10.0
 
 
+@dataclass(slots=True)
+class QdrantServer:
+    """Team mode: the knowledge base on a Qdrant server or cluster (empty url: this machine only).
+
+    The URL comes from the config file or HYBRID_LSP_QDRANT_URL, the API key only from
+    HYBRID_LSP_QDRANT_API_KEY or QDRANT_API_KEY; https:// URLs use TLS. Takes effect when the
+    store opens. `history` also shares interaction-history (off: it stays on this machine)."""
+
+    url: str = ""
+    collection_prefix: str = "hybrid-lsp-"
+    # Seconds (whole, rounded up) for writes and set-up, and for the reads a diagnostic waits on.
+    timeout: float = 5.0
+    read_timeout: float = 1.0
+    history: bool = False
+    verify_tls: bool = True
+
+
 # US dollars per million tokens (input, output); edit to match your contract.
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "claude-haiku-4-5": (1.0, 5.0),
@@ -110,6 +127,7 @@ class Settings:
     remote: RemoteModel = field(default_factory=RemoteModel)
     routing: Routing = field(default_factory=Routing)
     embeddings: Embeddings = field(default_factory=Embeddings)
+    qdrant: QdrantServer = field(default_factory=QdrantServer)
     collections: list[str] = field(default_factory=lambda: list(COLLECTIONS))
     context_lines: int = 8
     max_contexts: int = 3
@@ -180,6 +198,9 @@ def parse_settings(*layers: dict[str, Any] | None) -> tuple[Settings, list[str]]
     known = {f.name: f for f in fields(Settings)}
     for key in sorted(set(raw) - set(known)):
         errors.append(f"hybridLsp.{_camel(key)}: unknown setting, ignored")
+    if isinstance(raw.get("qdrant"), dict) and raw["qdrant"].pop("api_key", None) is not None:
+        errors.append("hybridLsp.qdrant.apiKey is not read from settings files; set HYBRID_LSP_QDRANT_API_KEY "
+                      "(or QDRANT_API_KEY) in the environment instead. Ignored.")
     values: dict[str, Any] = {}
     for name in known:
         if name not in raw:
@@ -195,7 +216,7 @@ def parse_settings(*layers: dict[str, Any] | None) -> tuple[Settings, list[str]]
 
 
 _TYPES: dict[str, Any] = {
-    "local": LocalModel, "remote": RemoteModel, "routing": Routing, "embeddings": Embeddings,
+    "local": LocalModel, "remote": RemoteModel, "routing": Routing, "embeddings": Embeddings, "qdrant": QdrantServer,
     "collections": list[str], "context_lines": int, "max_contexts": int, "undo_window": float,
     "prices": dict[str, tuple[float, float]],
 }
@@ -225,10 +246,28 @@ def _check_ranges(settings: Settings) -> list[str]:
     if not 0 <= settings.context_lines <= 200:
         errors.append(f"hybridLsp.context_lines must be 0..200, got {settings.context_lines}; using 8")
         settings.context_lines = 8
+    errors.extend(_check_qdrant(settings))
     unknown = [c for c in settings.collections if c not in COLLECTIONS]
     if unknown:
         errors.append(f"hybridLsp.collections: unknown collection(s) {unknown}; expected some of {list(COLLECTIONS)}")
         settings.collections = [c for c in settings.collections if c in COLLECTIONS] or list(COLLECTIONS)
+    return errors
+
+
+def _check_qdrant(settings: Settings) -> list[str]:
+    qdrant, errors = settings.qdrant, []
+    if qdrant.url and not re.match(r"^https?://[^/\s]+", qdrant.url, re.IGNORECASE):
+        errors.append(f"hybridLsp.qdrant.url must be an http:// or https:// URL, got {qdrant.url!r}; team mode is off")
+        qdrant.url = ""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{0,64}", qdrant.collection_prefix):
+        errors.append(f"hybridLsp.qdrant.collectionPrefix may hold letters, digits, '_', '.' and '-' (64 at most), "
+                      f"got {qdrant.collection_prefix!r}; using {QdrantServer().collection_prefix!r}")
+        qdrant.collection_prefix = QdrantServer().collection_prefix
+    for name in ("timeout", "read_timeout"):
+        if not 0 < getattr(qdrant, name) <= 600:
+            default = getattr(QdrantServer(), name)
+            errors.append(f"hybridLsp.qdrant.{name} must be between 0 and 600 seconds, got {getattr(qdrant, name)}; using {default}")
+            setattr(qdrant, name, default)
     return errors
 
 
@@ -262,6 +301,8 @@ def environment_layer() -> dict[str, Any]:
         layer.setdefault("local", {})["kind"] = kind
     if policy := os.environ.get("HYBRID_LSP_POLICY"):
         layer.setdefault("routing", {})["policy"] = policy
+    if qdrant_url := os.environ.get("HYBRID_LSP_QDRANT_URL"):
+        layer.setdefault("qdrant", {})["url"] = qdrant_url
     return layer
 
 
@@ -291,6 +332,7 @@ def guard_editor_layer(user: Settings, editor: dict[str, Any]) -> tuple[dict[str
         if isinstance(value, str) and _STRICTNESS.get(value, 1) < _STRICTNESS.get(user.routing.policy, 1):
             del languages[language]
             notes.append(f"hybridLsp.routing.languages.{language} {value!r} would loosen the user's policy; ignored")
+    notes.extend(_guard_qdrant(user, editor))
     remote = editor.get("remote") if isinstance(editor.get("remote"), dict) else {}
     if "kind" in remote and remote["kind"] != user.remote.kind:
         del remote["kind"]
@@ -299,6 +341,25 @@ def guard_editor_layer(user: Settings, editor: dict[str, Any]) -> tuple[dict[str
         del remote["enabled"]
         notes.append("hybridLsp.remote.enabled: the user turned the remote API off; the editor cannot turn it on")
     return editor, notes
+
+
+def _guard_qdrant(user: Settings, editor: dict[str, Any]) -> list[str]:
+    """Where the knowledge base lives and what is shared is the user's choice: only timeouts may change."""
+    if "qdrant" not in editor:
+        return []
+    section = editor["qdrant"]
+    if not isinstance(section, dict):
+        del editor["qdrant"]
+        return [f"hybridLsp.qdrant can only be set in {user_config_path()}; ignored"]
+    notes = []
+    for key in list(section):
+        if key in ("timeout", "read_timeout") or section[key] == getattr(user.qdrant, key, object()):
+            continue
+        del section[key]
+        where = ("HYBRID_LSP_QDRANT_API_KEY or QDRANT_API_KEY" if key == "api_key"
+                 else f"{user_config_path()} (or the environment)")
+        notes.append(f"hybridLsp.qdrant.{_camel(key)} can only be set in {where}, not by the editor; ignored")
+    return notes
 
 
 def load_settings(editor: dict[str, Any] | None = None) -> tuple[Settings, list[str]]:
@@ -324,6 +385,10 @@ def remote_api_key(kind: str = "anthropic") -> str | None:
     if kind == "openai":
         return os.environ.get("HYBRID_LSP_REMOTE_API_KEY") or None
     return os.environ.get("ANTHROPIC_API_KEY") or None
+
+
+def qdrant_api_key() -> str | None:
+    return os.environ.get("HYBRID_LSP_QDRANT_API_KEY") or os.environ.get("QDRANT_API_KEY") or None
 
 
 def remote_url() -> str | None:

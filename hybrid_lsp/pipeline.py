@@ -16,10 +16,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import edits, prompts
 from .backends import Anthropic, Backend, BackendError, Breaker, Completion, Ollama, OpenAICompatible, Request
-from .config import COLLECTIONS, HISTORY, Settings, local_api_key, remote_api_key, remote_url
+from .config import COLLECTIONS, HISTORY, Settings, local_api_key, qdrant_api_key, remote_api_key, remote_url
 from .embedding import OLLAMA, Embedder, OllamaEmbedder
 from .history import History, Interaction
 from .knowledge import KnowledgeBase, Match, read_jsonl_file
@@ -32,6 +33,9 @@ from .routing import Availability, Route, adapt_offset, ask_complexity, complexi
 from .journal import EntryJournal
 from .sharing import Link, Owner, Proxy
 from .store import Store, StoreBusy
+
+if TYPE_CHECKING:
+    from .team import TeamSync
 
 log = logging.getLogger(__name__)
 # Below this calibrated relevance a stored solution is more likely wrong than right: not shown.
@@ -88,6 +92,7 @@ class Pipeline:
         self.data_dir = data_dir
         self._owner: Owner | None = None
         self._link: Link | None = None
+        self.team: TeamSync | None = None  # the knowledge base on a Qdrant server (in the owner process)
         # One process owns the store; the others reach it through the owner (sharing.py).
         owned = self._open_store()
         if owned is None:
@@ -124,11 +129,19 @@ class Pipeline:
         except StoreBusy:
             return None
         self.store = store
+        if self.settings.qdrant.url:
+            from .team import join_team
+
+            shared = (*COLLECTIONS, HISTORY) if self.settings.qdrant.history else COLLECTIONS
+            self.team = join_team(store, self.settings.qdrant, self.embedder.model_id, self.embedder.dimensions,
+                                  shared, qdrant_api_key())
         knowledge = KnowledgeBase(store.shards, self.embedder, Calibration.load(),
                                   self.settings.routing.exact_key_relevance, self._ollama_vectors(self.settings),
                                   EntryJournal(self.data_dir / "entries.jsonl"))
         if replayed := knowledge.replay_journal():
             log.info("applied %d knowledge-base change(s) journaled before an interruption", replayed)
+        if self.team is not None:  # answers cached from the server are dropped when it changes
+            self.team.on_change.append(knowledge._changed)
         history = History(store.shards[HISTORY], self.embedder)
         targets = {"store": store, "knowledge": knowledge, "history": history}
         try:
