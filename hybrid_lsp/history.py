@@ -105,24 +105,29 @@ class History:
 
     def set_outcome(self, interaction_id: str, outcome: str, reason: str = "") -> Interaction:
         """Idempotent: recording the same outcome twice changes nothing."""
+        return self.change_outcome(interaction_id, outcome, reason)[1]
+
+    def change_outcome(self, interaction_id: str, outcome: str, reason: str = "") -> tuple[str, Interaction]:
+        """set_outcome, also returning the outcome it replaced (the interaction's, if unchanged)."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}; expected one of {list(OUTCOMES)}")
         current = self.get(interaction_id)
         if current is None:
             raise KeyError(f"no interaction with id {interaction_id!r}")
+        previous = current.outcome
         if current.outcome == outcome and current.reject_reason == reason:
-            return current
+            return previous, current
         # A late "accepted" (the command arriving after the edit was seen) must not erase what
         # was learned since; an offer is only "ignored" while nothing else happened to it.
         if outcome == "accepted" and current.outcome in ("validated", "failed", "undone"):
-            return current
+            return previous, current
         if outcome == "ignored" and current.outcome != "offered":
-            return current
+            return previous, current
         self._shard.set_payload(interaction_id, {"outcome": outcome, "reject_reason": reason, "outcome_ts": time.time()})
         if outcome != "ignored":  # what the user did is synced; an offer left aside need not be
             self._shard.flush()
         current.outcome, current.reject_reason = outcome, reason
-        return current
+        return previous, current
 
     def mark(self, interaction_id: str, sync: bool = True, **values: Any) -> None:
         self._shard.set_payload(interaction_id, values)

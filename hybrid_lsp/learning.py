@@ -71,14 +71,15 @@ class Learning:
     def __init__(self, knowledge: KnowledgeBase, history: History) -> None:
         self.knowledge = knowledge
         self.history = history
-        self.on_outcome: Callable[[], None] | None = None  # routing adaptation hooks in here
+        # Routing adaptation hooks in here: called with the interaction and the outcome it had before.
+        self.on_outcome: Callable[[Interaction, str], None] | None = None
 
     def record(self, interaction_id: str, outcome: str, reason: str = "") -> Interaction:
         """Write the outcome (durable before this returns), then apply what it teaches."""
-        interaction = self.history.set_outcome(interaction_id, outcome, reason)
+        previous, interaction = self.history.change_outcome(interaction_id, outcome, reason)
         self.apply_effects(interaction)
-        if self.on_outcome is not None:
-            self.on_outcome()
+        if self.on_outcome is not None and interaction.outcome != previous:
+            self.on_outcome(interaction, previous)
         return interaction
 
     def apply_effects(self, interaction: Interaction) -> None:

@@ -29,7 +29,7 @@ from .query import ErrorQuery
 from .redact import redact
 from .relevance import Calibration
 from .accounting import RemoteUsage
-from .routing import Availability, Route, adapt_offset, ask_complexity, complexity, decide
+from .routing import SETTLED, Availability, OutcomeWindow, Route, adapt_offset, ask_complexity, complexity, decide
 from .journal import EntryJournal
 from .sharing import Link, Owner, Proxy
 from .store import Store, StoreBusy
@@ -112,9 +112,16 @@ class Pipeline:
         self._inflight: dict[tuple[str, str, str], list] = {}
         if starter:
             self.load_starter()
+        recent = self.history.list(30)
         self.remote_usage = RemoteUsage.measure([
-            (i.prompt_chars, i.prompt_tokens, i.completion_tokens) for i in self.history.list(30) if i.route == "remote"])
+            (i.prompt_chars, i.prompt_tokens, i.completion_tokens) for i in recent if i.route == "remote"])
         self.routing_offset = float(self.store.read_meta().get("routing_offset", 0.0))
+        # The week adaptation looks at, read once here and then kept up to date as answers and
+        # outcomes happen (this process's; other windows on the same data join at their start).
+        self.window = OutcomeWindow(days=7)
+        for item in recent:
+            self.window.answered(item.ts, item.route)
+            self.window.settled(item.ts, item.route, "", item.outcome)
         self._outcomes_seen = 0
         self.learning.on_outcome = self._adapt
         if repaired := self.learning.reconcile():
@@ -254,15 +261,16 @@ class Pipeline:
         )
         return Plan(query, matches, route, known_edit, known_match)
 
-    def _adapt(self) -> None:
+    def _adapt(self, interaction: Interaction, previous: str) -> None:
         """After outcomes: move the local rules' bars towards the target share (routing.adapt_offset)."""
+        self.window.settled(interaction.ts, interaction.route, previous, interaction.outcome)
         routing = self.settings.routing
-        if not routing.adapt:
-            return
+        if not routing.adapt or interaction.outcome not in SETTLED:
+            return  # an offer left aside ("ignored") says nothing about the route's quality
         self._outcomes_seen += 1
         if self._outcomes_seen % 10:
-            return  # a decision per ten outcomes: reading the week's history costs more than one write
-        stats = self.history.stats(7)
+            return  # one step per ten outcomes: each step moves the bars by routing's fixed step
+        stats = self.window.figures(time.time())
         decided = stats["decided_by_route"]
         offset = adapt_offset(
             self.routing_offset, local_share=stats["share_without_remote"] or 0.0,
@@ -340,6 +348,7 @@ class Pipeline:
             prompt_chars=len(prompts.SYSTEM) + len(remote_prompt),
             saved_prompt_tokens=saved[0], saved_completion_tokens=saved[1],
         ))
+        self.window.answered(time.time(), answer.route)
         self._remember(query.fingerprint, answer)
         return answer
 
@@ -514,6 +523,7 @@ class Pipeline:
             entry_ids=[m.entry.id for m in plan.matches[:3]], explanation=answer.explanation,
             error="; ".join(answer.notes),
         ))
+        self.window.answered(time.time(), answer.route)
         return answer
 
     # -- answers remembered for hover ----------------------------------------------------------

@@ -113,6 +113,57 @@ def adapt_offset(offset: float, *, local_share: float, local_accept: float | Non
     return max(-bound, min(bound, round(offset, 4)))
 
 
+SETTLED = ("accepted", "validated", "rejected", "undone", "failed")
+ACCEPTED = ("accepted", "validated")
+
+
+class OutcomeWindow:
+    """Answers and outcomes of the last `days`, counted per hour as they happen.
+
+    What adapt_offset needs, without re-reading the history: each outcome costs a few dict
+    updates instead of decoding a week of interactions. Outcomes count in the hour of the answer
+    they settle, so a later change (accepted, then undone) moves one count, not two. Pure.
+    """
+
+    def __init__(self, days: float = 7.0) -> None:
+        self.days = days
+        self._hours: dict[int, dict[str, int]] = {}
+
+    def answered(self, ts: float, route: str) -> None:
+        self._bump(ts, "answers", 1)
+        self._bump(ts, f"answers:{route}", 1)
+
+    def settled(self, ts: float, route: str, previous: str, outcome: str) -> None:
+        """The answer given at `ts` by `route` went from `previous` to `outcome`."""
+        for state, sign in ((previous, -1), (outcome, 1)):
+            if state in SETTLED:
+                self._bump(ts, f"decided:{route}", sign)
+                if state in ACCEPTED:
+                    self._bump(ts, f"accepted:{route}", sign)
+
+    def figures(self, now: float) -> dict[str, object]:
+        """Share without remote, accept rate and settled count per route, over the window."""
+        oldest = int((now - self.days * 86400) // 3600)
+        for hour in [h for h in self._hours if h < oldest]:
+            del self._hours[hour]
+        totals: dict[str, int] = {}
+        for counts in self._hours.values():
+            for name, value in counts.items():
+                totals[name] = totals.get(name, 0) + value
+        answers = totals.get("answers", 0)
+        decided = {route: totals.get(f"decided:{route}", 0) for route in ("known", "local", "remote")}
+        return {
+            "share_without_remote": (answers - totals.get("answers:remote", 0)) / answers if answers else None,
+            "decided_by_route": decided,
+            "accept_rate_by_route": {route: totals.get(f"accepted:{route}", 0) / n if n else None
+                                     for route, n in decided.items()},
+        }
+
+    def _bump(self, ts: float, name: str, by: int) -> None:
+        counts = self._hours.setdefault(int(ts // 3600), {})
+        counts[name] = counts.get(name, 0) + by
+
+
 def should_use_local(relevance: float, complexity_score: int, rules: tuple[tuple[float, int], ...]) -> bool:
     return any(relevance > above and complexity_score < below for above, below in rules)
 
