@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from . import FIGURES
 from .document import LINES
-from .harness import Figure, machine, write_results
+from .harness import Figure, commit, machine, write_results
 from .lsp import Rounds
 from .search import Sizes
 
@@ -79,18 +78,6 @@ PROFILED = {
 }
 
 
-def _commit() -> str:
-    """The commit measured, marked "+changes" when hybrid_lsp/ differs from it (read-only git calls)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--", "hybrid_lsp"], cwd=ROOT,
-                                 capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return head + ("+changes" if changed else "")
-
-
 def _isolate_environment() -> None:
     """Measure hybrid-lsp's defaults: no user config, keys or model servers from the caller's shell."""
     for name in list(os.environ):
@@ -108,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     _isolate_environment()
     sizes, rounds, (model_rounds, model_warmup) = QUICK if args.quick else FULL
     started = time.monotonic()
-    meta = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick, "commit": _commit(),
+    meta = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick, "commit": commit(),
             "machine": machine(), "notes": NOTES, "phases_s": {}}
 
     def progress(message: str) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -222,3 +223,15 @@ def _profile_lines(profile: dict[str, Any]) -> list[str]:
     if profile.get("error"):
         lines += [f"Profiler: {profile['error']}", ""]
     return lines
+
+
+def commit() -> str:
+    """The commit measured, marked "+changes" when hybrid_lsp/ differs from it (read-only git calls)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "hybrid_lsp"], cwd=Path(__file__).resolve().parent.parent,
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + ("+changes" if changed else "")

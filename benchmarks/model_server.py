@@ -4,7 +4,7 @@ In its own process it never competes with the code being measured for the GIL. I
 chat request at once with a one-line fix in the structured format the prompt asks for. Prints its
 URL on the first line of stdout and stops when stdin closes.
 
-    python -m benchmarks.model_server LINE REPLACEMENT
+    python -m benchmarks.model_server LINE REPLACEMENT [CHUNKS CHUNK_DELAY]
 """
 
 from __future__ import annotations
@@ -28,14 +28,18 @@ def _model_servers():
 
 
 class ModelServerProcess:
-    """Starts the loopback model server; `url` is its base (append /v1 for OpenAI clients)."""
+    """Starts the loopback model server; `url` is its base (append /v1 for OpenAI clients).
 
-    def __init__(self, line: int, replacement: str) -> None:
+    With `chunks` it streams each answer in that many pieces, `chunk_delay` seconds apart
+    (a slow model, for the load benchmark)."""
+
+    def __init__(self, line: int, replacement: str, chunks: int | None = None, chunk_delay: float = 0.0) -> None:
         # Its stderr goes to a file: http.server prints a traceback whenever a client drops a kept-alive
         # connection, which is noise here, but a failure to start must be explained.
         self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in stop())
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.model_server", str(line), replacement],
+            [sys.executable, "-m", "benchmarks.model_server", str(line), replacement,
+             *((str(chunks), str(chunk_delay)) if chunks else ())],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
         )
         self.url = self._process.stdout.readline().strip()
@@ -65,8 +69,10 @@ class ModelServerProcess:
 
 def main() -> None:
     line, replacement = int(sys.argv[1]), sys.argv[2]
+    pacing = {"chunks": int(sys.argv[3]), "chunk_delay": float(sys.argv[4])} if len(sys.argv) > 4 else {}
     servers = _model_servers()
-    server = servers.ModelServer(reply=servers.replace_line_reply(line, replacement, "Fixed by the loopback model."))
+    server = servers.ModelServer(reply=servers.replace_line_reply(line, replacement, "Fixed by the loopback model."),
+                                 **pacing)
     server.start()
     print(server.url, flush=True)
     sys.stdin.read()
