@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import os
 import signal
 import subprocess
@@ -63,3 +64,81 @@ def test_a_damaged_collection_is_reported_and_rebuilt_from_the_journal(kb_env):
     assert stats["collections"]["error-solutions"] == 4
     history = run_cli(kb_env, "history", "--json").stdout.splitlines()
     assert len(history) >= 5, "the interaction history survived the rebuild"
+
+
+PROMOTE = r"""
+import sys
+from pathlib import Path
+from hybrid_lsp.config import Settings
+from hybrid_lsp.history import Interaction
+from hybrid_lsp.pipeline import Pipeline
+
+data, first, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+pipeline = Pipeline(data, Settings(), starter=False)
+ids = []
+for n in range(first, first + count):
+    name = f"name_{n}"
+    # Even ones share one fix shape (one learned entry, validated again and again, then a pattern);
+    # odd ones each make a learned entry of their own.
+    old = f"    print({name})" if n % 2 == 0 else f"    print({name}, {n})"
+    ids.append(pipeline.history.record(Interaction(
+        kind="fix", query=f"Undefined name `{name}`", fingerprint="fp-undefined", route="local",
+        relevance=0.8, complexity=2, reason="", source="ruff", code="F821", language="python",
+        explanation="Define the name first.", has_edit=True, span_start=3, span_end=3, edit_start=3,
+        old_lines=[old], new_lines=[old.replace(name, name + "_fixed")])))
+print("ready", flush=True)
+for interaction_id in ids:
+    pipeline.learning.record(interaction_id, "validated")
+    print(interaction_id, flush=True)  # acknowledged: durable before this line
+print("done", flush=True)
+"""
+
+
+def test_promotions_killed_at_random_points_are_completed_at_the_next_start(tmp_path: Path):
+    from hybrid_lsp.config import Settings
+    from hybrid_lsp.pipeline import Pipeline
+
+    rng = random.Random(20261204)
+    data = tmp_path / "data"
+    acknowledged: list[str] = []
+    kills = 0
+    for round_ in range(3):
+        process = subprocess.Popen([sys.executable, "-c", PROMOTE, str(data), str(round_ * 100), "40"], cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout.readline().strip() == "ready", process.stderr.read()
+        stop_after = rng.randint(2, 30)
+        for _ in range(stop_after):
+            line = process.stdout.readline().strip()
+            assert line and line != "done", process.stderr.read()
+            acknowledged.append(line)
+        time.sleep(rng.uniform(0, 0.01))  # somewhere inside the next promotion
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        kills += 1
+
+        pipeline = Pipeline(data, Settings(), starter=False)  # reconciles what the crash cut short
+        try:
+            shared, shared_ids = set(), []
+            for interaction in pipeline.history.list():
+                if interaction.outcome != "validated":
+                    continue
+                assert interaction.effects_applied == "validated", interaction
+                assert interaction.learned_entry, interaction
+                found = pipeline.knowledge.get(interaction.learned_entry)
+                assert found is not None, f"learned entry {interaction.learned_entry} lost"
+                entry, collection = found
+                assert collection == "error-solutions" and "learned" in entry.tags
+                if interaction.old_lines[0].count(",") == 0:
+                    shared.add(interaction.learned_entry)
+                    shared_ids.append(interaction.id)
+            ids = {i.id: i for i in pipeline.history.list()}
+            for interaction_id in acknowledged:
+                assert ids[interaction_id].outcome == "validated", "an acknowledged outcome was lost"
+            assert len(shared) == 1, "one fix shape, one learned entry"
+            # Recording one of its validations again is a no-op that returns the entry's counts.
+            counts = pipeline.knowledge.record_outcome(shared.pop(), shared_ids[0], "validated")
+            assert counts == {"validated": len(shared_ids)}, "each validation counted exactly once"
+            assert pipeline.knowledge.get("pattern:fp-undefined") is not None, "the repeated fix became a pattern"
+        finally:
+            pipeline.close()
+    assert kills == 3 and len(acknowledged) >= 6
