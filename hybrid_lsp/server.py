@@ -13,7 +13,7 @@ import logging
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 import cattrs
@@ -31,6 +31,9 @@ from .outcomes import OutcomeTracker, PendingFix
 from .pipeline import Answer, Pipeline, Plan
 from .query import ErrorQuery, Span, code_window, language_for
 from .store import StoreError
+
+if TYPE_CHECKING:
+    from .team import TeamSync
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +283,8 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
             ls.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"hybrid-lsp: {error}"))
         if _supports(ls, "workspace.configuration"):
             await _pull_configuration(ls)
+        if ls.pipeline is not None and ls.pipeline.team is not None:
+            _watch_team(ls, ls.pipeline.team)
         if ls.pipeline is not None:
             # Warm the cache for common diagnostics while the editor is still loading.
             asyncio.ensure_future(asyncio.to_thread(ls.pipeline.prefetch))
@@ -491,6 +496,26 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
             ls.pipeline = None
 
     return server
+
+
+def _watch_team(ls: HybridServer, team: TeamSync) -> None:
+    """Tell the user when the team server goes away or comes back (the sender thread reports it)."""
+    from .team import notice
+
+    loop = asyncio.get_running_loop()
+    severities = {"error": types.MessageType.Error, "warning": types.MessageType.Warning, "info": types.MessageType.Info}
+    seen = {"state": "connecting"}
+
+    def changed() -> None:
+        state = team.state
+        previous, seen["state"] = seen["state"], state
+        said = notice(previous, state, team.status())
+        if said is not None:
+            params = types.ShowMessageParams(severities[said[0]], f"hybrid-lsp: {said[1]}")
+            loop.call_soon_threadsafe(ls.window_show_message, params)
+
+    team.on_change.append(changed)
+    changed()  # already away when the editor connected
 
 
 async def _pull_configuration(ls: HybridServer) -> None:

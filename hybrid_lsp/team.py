@@ -433,6 +433,25 @@ class TeamSync:
                 pass
 
 
+def notice(previous: str, state: str, status: dict[str, Any]) -> tuple[str, str] | None:
+    """What the editor is told when the line to the team server changes: (severity, message).
+
+    Going away and coming back are worth a message; the first connection at start is not.
+    Severity is "error" (the server refuses this machine: only the user can fix it), "warning"
+    (unreachable: answers and writes go on locally) or "info" (back)."""
+    url, reason, pending = status["url"], status["reason"], status["pending"]
+    waiting = f"{pending} write(s) wait to be sent" if pending else "new writes wait to be sent"
+    if state == "refused" and previous != "refused":
+        return ("error", f"the team knowledge base at {url} refuses this machine ({reason}); answers come from "
+                         f"the local copy and {waiting}. Check HYBRID_LSP_QDRANT_API_KEY, then run `hybrid-lsp doctor`.")
+    if state == "offline" and previous not in ("offline", "refused"):
+        return ("warning", f"the team knowledge base at {url} is unreachable ({reason}); answers come from the "
+                           f"local copy and {waiting} when it is back.")
+    if state == "online" and previous in ("offline", "refused"):
+        return ("info", f"the team knowledge base at {url} is reachable again; queued writes are being sent.")
+    return None
+
+
 def join_team(store: Store, settings: QdrantServer, model_id: str, dimensions: int,
               collections: tuple[str, ...], api_key: str | None) -> TeamSync:
     """Put the named collections of an open store in team mode (in place, in store.shards)."""

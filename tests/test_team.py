@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import qdrant_edge as qe
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, start_client
 from fault_proxy import FaultProxy
 from qdrant_rest import QdrantRest
 
@@ -26,6 +26,7 @@ from hybrid_lsp.knowledge import parse_entry, point_id
 from hybrid_lsp.outbox import Outbox, summary
 from hybrid_lsp.pipeline import Pipeline
 from hybrid_lsp.qdrant_server import nearest
+from hybrid_lsp.team import notice
 
 SOLUTIONS = "hybrid-lsp-error-solutions"
 WRITES = {("PUT", "points"), ("POST", "points/delete"), ("POST", "points/payload")}
@@ -367,3 +368,52 @@ def test_an_https_url_uses_tls_and_an_untrusted_certificate_is_reported(tmp_path
             assert {p["entry_id"] for p in server.points(SOLUTIONS).values()} == {"team:1"}
         finally:
             a.close()
+
+
+def test_the_editor_is_told_when_the_team_server_goes_away_and_comes_back():
+    status = {"url": "https://qdrant.example:6333", "reason": "connection refused", "pending": 3}
+    assert notice("connecting", "online", status) is None, "the first connection is not news"
+    severity, message = notice("online", "offline", status)
+    assert severity == "warning" and "unreachable (connection refused)" in message and "3 write(s)" in message
+    assert notice("offline", "offline", status) is None, "said once, not at every retry"
+    severity, message = notice("offline", "refused", {**status, "reason": "HTTP 401"})
+    assert severity == "error" and "HYBRID_LSP_QDRANT_API_KEY" in message
+    severity, message = notice("refused", "online", status)
+    assert severity == "info" and "reachable again" in message
+
+
+@pytest.mark.asyncio
+async def test_an_editor_sees_the_team_server_go_away_and_come_back(env, proxy: FaultProxy):
+    import asyncio
+
+    from lsprotocol import types
+    from test_lsp import UNUSED_OS, code_actions, open_document
+
+    env["HYBRID_LSP_QDRANT_URL"] = proxy.url
+    client = await start_client(env)
+    messages = client.messages  # window/showMessage, as pytest-lsp's client keeps them
+
+    async def said(severity: types.MessageType, text: str) -> bool:
+        for _ in range(600):
+            if any(m.type == severity and text in m.message for m in messages):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    try:
+        open_document(client)
+        assert await code_actions(client, UNUSED_OS) is not None  # answered from the server
+        assert not messages, [m.message for m in messages]
+
+        proxy.cut()
+        unseen = types.Diagnostic(range=UNUSED_OS.range, message="`sys` imported but unused", code="F401",
+                                  source="Ruff", severity=types.DiagnosticSeverity.Error)
+        assert await code_actions(client, unseen) is not None, "answered from the local copy"
+        assert await said(types.MessageType.Warning, "is unreachable"), [m.message for m in messages]
+
+        proxy.resume()
+        assert await said(types.MessageType.Info, "reachable again"), [m.message for m in messages]
+        assert sum("unreachable" in m.message for m in messages) == 1
+    finally:
+        await client.shutdown_session()
+        await client.stop()
