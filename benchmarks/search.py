@@ -214,13 +214,20 @@ def measure(sizes: Sizes, work: Path, progress, profiles: dict[str, Any] | None)
             engine.add(prepared)
             reference.add(prepared)
         imported = size
+        # As `kb import` does: the search index is built (beside the live store) before searching.
+        begin = now_ns()
+        pipeline.store.optimize()
+        optimize_s = ms_since(begin) / 1000
+        for shard in engine.shards.values():  # its index is built now rather than during the searches
+            shard.optimize()
         total = sum(pipeline.knowledge.counts().values())
         progress(f"knowledge base: searching {total:,} entries")
         ours = search_samples(pipeline, items, sizes.warmup)
         theirs = reference_samples(reference, items[:ref_queries], min(3, ref_queries))
         label = f"{total:,} entries"
         large = tier == "large"
-        details = {"entries": total, "hybrid": ours.summary(), "qdrant_client": theirs.summary()}
+        details = {"entries": total, "hybrid": ours.summary(), "qdrant_client": theirs.summary(),
+                   "index_build_seconds": round(optimize_s, 1)}
         figures.append(Figure(f"search_{tier}_p50", f"Query embedding + KnowledgeBase.search p50, {label}", "ms",
                               ours.p50, theirs.p50, "qdrant-client local mode",
                               Target("value", "<=", 2.0, "ms") if large else None, details))
@@ -272,19 +279,19 @@ def _profile_import(data_dir: Path, count: int) -> dict[str, Any]:
 
 
 def what_if_optimized(data_dir: Path, sizes: Sizes) -> dict[str, Any]:
-    """The large store's search after `EdgeShard.optimize()` (HNSW built, segments merged): hybrid-lsp never
-    calls it, so this is what calling it would give, not what users get."""
+    """The large store's search before and after one more `EdgeShard.optimize()` in this process: the store
+    was indexed after its import already, so this checks that nothing was left for the engine to do."""
     pipeline = Pipeline(data_dir, Settings(), starter=True)
     try:
         items = queries(sizes.queries)
         before = search_samples(pipeline, items, sizes.warmup)
         start = now_ns()
-        optimized = {name: shard._shard.optimize() for name, shard in pipeline.store.shards.items()}
+        optimized = {name: getattr(shard, "local", shard)._shard.optimize() for name, shard in pipeline.store.shards.items()}
         seconds = ms_since(start) / 1000
         after = search_samples(pipeline, items, sizes.warmup)
     finally:
         pipeline.close()
-    return {"what": "search on the large store before and after EdgeShard.optimize() on every shard (the store "
-                    "is never optimized by hybrid-lsp); same queries, same process",
+    return {"what": "search on the large store before and after EdgeShard.optimize() on every shard (hybrid-lsp "
+                    "built the index after the import already); same queries, same process",
             "optimize_seconds": round(seconds, 1), "optimized": optimized,
             "before": before.summary(), "after": after.summary(), "disk_mb_after": round(directory_mb(data_dir), 1)}

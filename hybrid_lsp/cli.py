@@ -31,6 +31,7 @@ from .query import ErrorQuery, Span, code_window, language_for
 from .store import Store, StoreError
 
 
+
 def _parser() -> argparse.ArgumentParser:
     def options(defaults: bool) -> argparse.ArgumentParser:
         # Subcommands repeat the options without defaults, so a value given before the
@@ -331,6 +332,7 @@ def _kb(args: argparse.Namespace) -> int:
                 knowledge.add(entries)
                 print(f"{args.tool}: imported {len(entries)} entries from its documentation"
                       + (f"; kept {kept} existing ones (--overwrite replaces them)" if kept else ""))
+            _build_index(pipeline)
         elif args.kb_command == "export":
             out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
             try:
@@ -355,6 +357,13 @@ def _kb(args: argparse.Namespace) -> int:
     finally:
         pipeline.close()
     return 0
+
+
+def _build_index(pipeline) -> None:
+    """Build the search index before returning, so that no search has to scan the new entries."""
+    if any(pipeline.store.optimize_pending()):
+        print("building the search index...", flush=True)
+    pipeline.store.optimize()
 
 
 def _kb_stats(knowledge) -> dict[str, Any]:
@@ -393,6 +402,7 @@ def _rebuild(args: argparse.Namespace) -> int:
             except ValueError:
                 continue
         pipeline.knowledge.add(entries, journal=False)
+        _build_index(pipeline)
         counted = 0
         for interaction in pipeline.history.list():
             for entry_id in {interaction.served_entry, interaction.learned_entry} - {""}:

@@ -222,6 +222,39 @@ class Match:
         }
 
 
+# What ranking reads of a stored entry; the whole entry is read only for the matches returned.
+_BRIEF = ["entry_id", "key", "language", "normalised"]
+# Entries read per exact lookup (a rule code, a fingerprint): all of them in a knowledge base with a
+# few per rule, the ones closest to the message when a rule has many.
+EXACT_LIMIT = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    pid: uuid.UUID
+    entry_id: str
+    key: str
+    language: str
+    normalised: str
+
+    @staticmethod
+    def of(pid: uuid.UUID, payload: dict[str, Any] | None) -> _Hit:
+        p = payload or {}
+        return _Hit(pid, p.get("entry_id", ""), p.get("key", ""), p.get("language", ""), p.get("normalised", ""))
+
+
+@dataclass(slots=True)
+class _Ranked:
+    """A candidate being ranked: a Match before its entry is read."""
+
+    hit: _Hit
+    collection: str
+    relevance: float
+    features: Features
+    via: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+
 class KnowledgeBase:
     """Entries in their collections, over the embedded store's shards."""
 
@@ -247,7 +280,7 @@ class KnowledgeBase:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def add(self, entries: list[Entry], batch: int = 256, *, journal: bool = True) -> int:
+    def add(self, entries: list[Entry], batch: int = 1024, *, journal: bool = True) -> int:
         """Insert or replace entries by id; an id moved to another collection leaves the old one.
 
         The entries are journaled (and synced) first, so a crash in the middle leaves them to be
@@ -257,34 +290,45 @@ class KnowledgeBase:
             self.journal.put([entry.to_json() for entry in entries])
         for start in range(0, len(entries), batch):
             chunk = entries[start : start + batch]
-            texts = [normalise(e.error).text + " " + e.title for e in chunk]
-            dense = self._embedder.dense(texts)
-            extra = self.extra.embed(texts) if self.extra is not None else None
-            # Replacing an entry keeps what users did with it.
-            learned: dict[str, dict] = {}
-            for shard in self._shards.values():
-                for record in shard.retrieve([point_id(e.id) for e in chunk]):
-                    if record.payload.get("outcomes"):
-                        learned[str(record.id)] = {k: record.payload[k] for k in ("outcomes", "counts") if k in record.payload}
-            by_collection: dict[str, list[qe.Point]] = {}
-            for index, (entry, vector) in enumerate(zip(chunk, dense, strict=True)):
-                payload = entry.payload() | learned.get(point_id(entry.id), {})
-                vectors = {DENSE: vector.tolist(), SPARSE: self._embedder.sparse_document(payload["normalised"] + " " + entry.title)}
-                if extra is not None:
-                    vectors[OLLAMA] = extra[index].tolist()
-                point = qe.Point(point_id(entry.id), vectors, payload)
-                by_collection.setdefault(entry.collection, []).append(point)
-            for name, shard in self._shards.items():
-                moved = [point_id(e.id) for e in chunk if e.collection != name]
-                if moved:
-                    shard.delete(moved)
-                shard.upsert(by_collection.get(name, []))
+            self._write(chunk, *self._prepare(chunk))
         for shard in self._shards.values():
             shard.flush()
         if journal and self.journal is not None:
             self.journal.mark_applied()
         self._changed()
         return len(entries)
+
+    def _prepare(self, chunk: list[Entry]) -> tuple:
+        """Point ids, payloads and vectors of a chunk of entries: the work that needs no shard."""
+        ids = [point_id(e.id) for e in chunk]
+        payloads = [e.payload() for e in chunk]
+        # What is embedded (dense and BM25): the normalised message and the title.
+        texts = [payload["normalised"] + " " + e.title for payload, e in zip(payloads, chunk, strict=True)]
+        dense = self._embedder.dense(texts).tolist()
+        extra = self.extra.embed(texts) if self.extra is not None else None
+        return ids, payloads, texts, dense, extra
+
+    def _write(self, chunk: list[Entry], ids: list[str], payloads: list[dict], texts: list[str],
+               dense: list[list[float]], extra: np.ndarray | None) -> None:
+        """Upsert a prepared chunk, each point into its entry's collection (and out of any other)."""
+        # Replacing an entry keeps what users did with it.
+        learned: dict[str, dict] = {}
+        for shard in self._shards.values():
+            for record in shard.retrieve(ids):
+                if record.payload.get("outcomes"):
+                    learned[str(record.id)] = {k: record.payload[k] for k in ("outcomes", "counts") if k in record.payload}
+        by_collection: dict[str, list[qe.Point]] = {}
+        for index, (entry, pid, payload) in enumerate(zip(chunk, ids, payloads, strict=True)):
+            vectors = {DENSE: dense[index], SPARSE: self._embedder.sparse_document(texts[index])}
+            if extra is not None:
+                vectors[OLLAMA] = extra[index].tolist()
+            point = qe.Point(pid, vectors, payload | learned[pid] if pid in learned else payload)
+            by_collection.setdefault(entry.collection, []).append(point)
+        for name, shard in self._shards.items():
+            moved = [pid for pid, e in zip(ids, chunk, strict=True) if e.collection != name]
+            if moved:
+                shard.delete(moved)
+            shard.upsert(by_collection.get(name, []))
 
     def replay_journal(self) -> int:
         """Apply what was journaled but not yet stored when the last process stopped."""
@@ -373,9 +417,10 @@ class KnowledgeBase:
         if not self._embedder.ready:
             # Just after start the model is still loading: an exact tool+code or fingerprint hit
             # answers without it (and is not cached, so the full search runs once it is ready).
-            exact = self._exact(message_text, key, fingerprint_, language, [c for c in collections if c in self._shards])
+            wanted = [c for c in collections if c in self._shards]
+            exact = self._exact(message_text, key, fingerprint_, language, wanted[0], None, {}) if wanted else {}
             if exact:
-                return sorted(exact.values(), key=lambda m: m.relevance, reverse=True)[:limit]
+                return self._matches(sorted(exact.values(), key=lambda m: m.relevance, reverse=True)[:limit])
         results = self._search(message_text, key=key, fingerprint_=fingerprint_, language=language,
                                collections=tuple(collections), limit=limit)
         with self._cache_lock:
@@ -387,47 +432,56 @@ class KnowledgeBase:
     def _search(self, message_text: str, *, key: str, fingerprint_: str, language: str,
                 collections: tuple[str, ...], limit: int) -> list[Match]:
         wanted = [c for c in collections if c in self._shards]
-        found = self._exact(message_text, key, fingerprint_, language, wanted)
-
+        if not wanted:
+            return []
         query_vector = self._embedder.dense([message_text])[0]
+        dense = query_vector.tolist()
         sparse = self._embedder.sparse_query(message_text)
         extra = self.extra.embed([message_text]) if self.extra is not None else None
         query_tokens = tokens(message_text)
-        candidates: list[Match] = []
-        normalised_of: dict[str, str] = {}
+        first = wanted[0]
+        lookups = self._lookups(message_text, key, fingerprint_, language)
+        found: dict[str, _Ranked] = {}
+        candidates: list[_Ranked] = []
         for name in wanted:
             shard = self._shards[name]
+            # One batch per collection: the searches, and for the first one its exact lookups too,
+            # answering ids and scores only. Reading payloads is what costs, so the fields ranking
+            # needs are read once per distinct point, with every candidate's dense score, in a second
+            # request; whole entries are read for the returned matches alone.
             requests = [
-                qe.QueryRequest(limit=10, query=qe.Query.Nearest(query_vector.tolist(), using=DENSE), with_payload=True),
-                qe.QueryRequest(limit=10, query=qe.Query.Nearest(sparse, using=SPARSE), with_payload=True),
+                qe.QueryRequest(limit=10, query=qe.Query.Nearest(dense, using=DENSE)),
+                qe.QueryRequest(limit=10, query=qe.Query.Nearest(sparse, using=SPARSE)),
             ]
             if extra is not None:
-                requests.append(qe.QueryRequest(limit=10, query=qe.Query.Nearest(extra[0].tolist(), using=OLLAMA), with_payload=True))
-            dense_hits, sparse_hits, *extra_hits = shard.query_batch(requests)
-            dense_score = {str(h.id): h.score for h in dense_hits}
-            sparse_score = {str(h.id): h.score for h in sparse_hits}
-            for hit in (extra_hits[0] if extra_hits else []):
-                sparse_score.setdefault(str(hit.id), 0.0)
-            missing = [pid for pid in sparse_score if pid not in dense_score]
-            if missing:
-                for record in shard.retrieve(missing, with_vector=True):
-                    vector = np.asarray(record.vector[DENSE], dtype=np.float32)
-                    dense_score[str(record.id)] = float(vector @ query_vector / (np.linalg.norm(vector) or 1.0))
-            payloads = {str(h.id): h.payload for h in [*dense_hits, *sparse_hits, *(extra_hits[0] if extra_hits else [])]}
-            for pid, payload in payloads.items():
-                entry = parse_entry(payload["entry"])
-                if entry.id in found:
+                requests.append(qe.QueryRequest(limit=10, query=qe.Query.Nearest(extra[0].tolist(), using=OLLAMA)))
+            if name == first:
+                requests += [_lookup_request(field_name, value, dense, brief=False) for field_name, value in lookups]
+            answers = [[(_pid(h.id), h.score) for h in answer] for answer in shard.query_batch(requests)]
+            briefs = _briefs(shard, {pid for answer in answers for pid, _ in answer}, dense)
+            if name == first:
+                prefetched = {lookup: sorted((briefs[pid][0] for pid, _ in answer if pid in briefs), key=lambda h: h.pid)
+                              for lookup, answer in zip(lookups, answers[len(requests) - len(lookups):], strict=True)}
+                found = self._exact(message_text, key, fingerprint_, language, first, dense, prefetched)
+            dense_hits, sparse_hits = answers[0], answers[1]
+            extra_hits = answers[2] if extra is not None else []
+            sparse_score = dict(sparse_hits)
+            for pid, _ in extra_hits:
+                sparse_score.setdefault(pid, 0.0)
+            for pid in dict.fromkeys(pid for pid, _ in [*dense_hits, *sparse_hits, *extra_hits]):
+                if pid not in briefs:  # removed since the search
                     continue
-                written = normalised_of[entry.id] = payload["normalised"]
+                hit, dense_score = briefs[pid]
+                if hit.entry_id in found:
+                    continue
                 features = Features(
-                    dense=max(0.0, dense_score.get(pid, 0.0)),
-                    lexical=lexical_overlap(query_tokens, tokens(written)),
-                    language=language_agreement(language, entry.language),
-                    template=template_match(message_text, written),
+                    dense=max(0.0, dense_score),
+                    lexical=lexical_overlap(query_tokens, tokens(hit.normalised)),
+                    language=language_agreement(language, hit.language),
+                    template=template_match(message_text, hit.normalised),
                 )
-                candidates.append(Match(entry, name, 0.0, features, "search",
-                                        {"dense": dense_score.get(pid, 0.0), "bm25": sparse_score.get(pid, 0.0)},
-                                        dict(payload.get("counts") or {})))
+                candidates.append(_Ranked(hit, name, 0.0, features, "search",
+                                          {"dense": dense_score, "bm25": sparse_score.get(pid, 0.0)}))
         candidates.sort(key=lambda m: combined(m.features), reverse=True)
         for index, match in enumerate(candidates):
             second = candidates[index + 1] if index + 1 < len(candidates) else None
@@ -436,17 +490,36 @@ class KnowledgeBase:
             # same once normalised): nothing in the message tells them apart.
             tie = float(index == 0 and second is not None and (
                 match.features.template == second.features.template == 1.0
-                or normalised_of[match.entry.id] == normalised_of[second.entry.id]))
-            match.features = replace(match.features, margin=margin, tie=tie)
+                or match.hit.normalised == second.hit.normalised))
+            if margin or tie:  # both are 0 (as built) below the first
+                match.features = replace(match.features, margin=margin, tie=tie)
             match.relevance = self._calibration.probability(match.features)
         if any(m.relevance >= self.exact_key_relevance for m in found.values()):
             # The diagnostic's own rule (or this very message) has an entry that fits it: another
             # rule's entry cannot outrank it.
             for match in candidates:
                 match.relevance = min(match.relevance, self.exact_key_relevance - 0.01)
-        results = list(found.values()) + [m for m in candidates if m.entry.id not in found]
+        results = list(found.values()) + [m for m in candidates if m.hit.entry_id not in found]
         results.sort(key=lambda m: m.relevance, reverse=True)
-        return results[:limit]
+        return self._matches(results[:limit])
+
+    def _matches(self, ranked: list[_Ranked]) -> list[Match]:
+        """The ranked hits with their whole entries: one read per collection, for the few returned."""
+        by_collection: dict[str, list[uuid.UUID]] = {}
+        for item in ranked:
+            by_collection.setdefault(item.collection, []).append(item.hit.pid)
+        payloads: dict[uuid.UUID, dict] = {}
+        for name, pids in by_collection.items():
+            for record in self._shards[name].retrieve([str(pid) for pid in pids]):
+                payloads[_pid(record.id)] = record.payload
+        matches = []
+        for item in ranked:
+            payload = payloads.get(item.hit.pid)
+            if payload is None:  # removed since the search
+                continue
+            matches.append(Match(parse_entry(payload["entry"]), item.collection, item.relevance, item.features,
+                                 item.via, item.scores, dict(payload.get("counts") or {})))
+        return matches
 
     def learned_for(self, fingerprint_: str, limit: int = 64) -> list[Match]:
         """Every learned fix recorded for this exact message (they all share its fingerprint)."""
@@ -455,51 +528,55 @@ class KnowledgeBase:
             return []
         matches = []
         for record in shard.find("fingerprint", fingerprint_, limit=limit):
-            entry = parse_entry(record.payload["entry"])
+            stored = record.payload["entry"]
+            if "learned" not in (stored.get("tags") or ()) or stored.get("edit") is None:
+                continue  # most entries sharing a message are not learned fixes: no need to parse them
+            entry = parse_entry(stored)
             if "learned" in entry.tags and entry.edit is not None:
                 match = Match(entry, "error-solutions", 0.99, Features(1.0, 1.0, 0.0), "fingerprint")
                 match.counts = dict(record.payload.get("counts") or {})
                 matches.append(match)
         return matches
 
-    def _exact(self, message_text: str, key: str, fingerprint_: str, language: str, wanted: list[str]) -> dict[str, Match]:
-        """Entries of the first collection with the diagnostic's own tool+code, or fingerprint."""
-        found: dict[str, Match] = {}
-        if not wanted:
-            return found
-        first = wanted[0]
-        # The fingerprint first: an entry for this very message outranks one for its rule code.
+    @staticmethod
+    def _lookups(message_text: str, key: str, fingerprint_: str, language: str) -> list[tuple[str, str]]:
+        """The exact lookups to make up front: the fingerprint first (an entry for this very message
+        outranks one for its rule code), then the rule code, or the codes the message is worded as."""
         lookups = [("fingerprint", fingerprint_), ("key", key)]
         if not key:
             # A message without its tool and code, worded as a rule with equivalents is worded.
             lookups += [("key", alias) for own in message_keys(message_text, language)
                         for alias in alias_keys(own, message_text)]
-        written: dict[str, str] = {}
+        return list(dict.fromkeys((f, v) for f, v in lookups if v))
+
+    def _exact(self, message_text: str, key: str, fingerprint_: str, language: str, first: str,
+               dense: list[float] | None, prefetched: dict[tuple[str, str], list[_Hit]]) -> dict[str, _Ranked]:
+        """Entries of the first collection with the diagnostic's own tool+code, or fingerprint."""
+        found: dict[str, _Ranked] = {}
+        lookups = self._lookups(message_text, key, fingerprint_, language)
         for field_name, value in lookups:
-            if not value:
-                continue
+            hits = prefetched.get((field_name, value))
+            if hits is None:  # a fallback lookup (the rule's equivalents): only when the rule has no entry
+                request = _lookup_request(field_name, value, dense)
+                hits = prefetched[(field_name, value)] = _sorted_hits(self._shards[first].query_batch([request])[0])
             same_field = []
-            for record in self._shards[first].find(field_name, value, limit=64):
-                entry = parse_entry(record.payload["entry"])
-                if entry.id not in found:
-                    written[entry.id] = record.payload.get("normalised") or normalise(entry.error).text
-                    match = self._exact_match(entry, first, field_name, message_text, language, written[entry.id])
-                    match.counts = dict(record.payload.get("counts") or {})
-                    same_field.append(match)
+            for hit in hits:
+                if hit.entry_id not in found:
+                    same_field.append(self._exact_match(hit, first, field_name, message_text, language))
             if field_name == "key":
                 if not same_field and value == key and not found:
                     # No entry for the rule: the equivalent rules of the language's other tools.
                     lookups += [("key", alias) for alias in alias_keys(key, message_text)]
                     continue
-                self._rank_variants(same_field, written, exact=bool(found))
+                self._rank_variants(same_field, exact=bool(found))
                 if value != key:
                     for match in same_field:
                         match.relevance = min(match.relevance, self.exact_key_relevance - 0.02)
             for match in same_field:
-                found[match.entry.id] = match
+                found[match.hit.entry_id] = match
         return found
 
-    def _rank_variants(self, matches: list[Match], written: dict[str, str], *, exact: bool) -> None:
+    def _rank_variants(self, matches: list[_Ranked], *, exact: bool) -> None:
         """Entries of the diagnostic's tool+code, best first, with a relevance that says whether they fit.
 
         An entry whose id names a variant of its code ("python:TypeError:not-callable"), or one of
@@ -512,11 +589,11 @@ class KnowledgeBase:
         if not matches:
             return
 
-        def fixed_words(match: Match) -> int:
-            return template_words(written[match.entry.id]) if match.features.template else 0
+        def fixed_words(match: _Ranked) -> int:
+            return template_words(match.hit.normalised) if match.features.template else 0
 
         matches.sort(key=lambda m: (m.features.template, fixed_words(m), m.features.lexical), reverse=True)
-        specific = len(matches) > 1 or matches[0].entry.id != matches[0].entry.key
+        specific = len(matches) > 1 or matches[0].hit.entry_id != matches[0].hit.key
         if not specific and not exact:
             return
         first, second = matches[0], matches[1] if len(matches) > 1 else None
@@ -529,15 +606,40 @@ class KnowledgeBase:
         for other in matches[1:]:
             other.relevance = min(other.relevance, 0.6)
 
-    def _exact_match(self, entry: Entry, collection: str, via: str, message_text: str, language: str,
-                     normalised: str | None = None) -> Match:
-        if normalised is None:
-            normalised = normalise(entry.error).text
+    def _exact_match(self, hit: _Hit, collection: str, via: str, message_text: str, language: str) -> _Ranked:
         features = Features(
             dense=1.0,
-            lexical=lexical_overlap(tokens(message_text), tokens(normalised)),
-            language=language_agreement(language, entry.language),
-            template=template_match(message_text, normalised),
+            lexical=lexical_overlap(tokens(message_text), tokens(hit.normalised)),
+            language=language_agreement(language, hit.language),
+            template=template_match(message_text, hit.normalised),
         )
         relevance = 0.99 if via == "fingerprint" else self.exact_key_relevance
-        return Match(entry, collection, relevance, features, via)
+        return _Ranked(hit, collection, relevance, features, via)
+
+
+def _lookup_request(field_name: str, value: str, dense: list[float] | None, brief: bool = True) -> qe.QueryRequest:
+    """Entries whose `field_name` is `value`, the closest to the message first when there are many."""
+    condition = qe.Filter(must=[qe.FieldCondition(key=field_name, match=qe.MatchValue(value))])
+    query = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
+    return qe.QueryRequest(limit=EXACT_LIMIT, query=query, filter=condition, with_payload=_BRIEF if brief else False)
+
+
+def _briefs(shard: Any, pids: set[uuid.UUID], dense: list[float]) -> dict[uuid.UUID, tuple[_Hit, float]]:
+    """What ranking reads of these points, with their dense similarity to the message: one request."""
+    if not pids:
+        return {}
+    request = qe.QueryRequest(limit=len(pids), query=qe.Query.Nearest(dense, using=DENSE),
+                              filter=qe.Filter(must=[qe.HasIdCondition({str(pid) for pid in pids})]), with_payload=_BRIEF)
+    return {(pid := _pid(p.id)): (_Hit.of(pid, p.payload), p.score) for p in shard.query_batch([request])[0]}
+
+
+def _pid(value: Any) -> uuid.UUID:
+    """Point ids as the engine gives them (a server gives strings): compared and ordered as UUIDs."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _sorted_hits(points: list[Any]) -> list[_Hit]:
+    """In point-id order, the order a scroll gives: ties between equally fitting entries break the same way."""
+    hits = [_Hit.of(_pid(p.id), p.payload) for p in points]
+    hits.sort(key=lambda h: h.pid)
+    return hits

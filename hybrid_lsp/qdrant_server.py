@@ -208,11 +208,12 @@ def rest_query(request: qe.QueryRequest) -> m.QueryRequest:
         raise Unsupported(f"query {request!r}")
     target, using = nearest(request.query)
     with_payload, with_vector = request.with_payload, request.with_vector
-    if not isinstance(with_payload, (bool, type(None))) or not isinstance(with_vector, (bool, list, type(None))):
+    if not isinstance(with_payload, (bool, list, type(None))) or not isinstance(with_vector, (bool, list, type(None))):
         raise Unsupported("payload or vector selectors")
     return m.QueryRequest(query=target, using=using, limit=request.limit, offset=request.offset or None,
                           filter=rest_filter(request.filter), score_threshold=request.score_threshold,
-                          with_payload=bool(with_payload), with_vector=with_vector or False)
+                          with_payload=with_payload if isinstance(with_payload, list) else bool(with_payload),
+                          with_vector=with_vector or False)
 
 
 # -- the collection ------------------------------------------------------------------------------
