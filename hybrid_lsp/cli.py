@@ -31,6 +31,8 @@ from .query import ErrorQuery, Span, code_window, language_for
 from .store import Store, StoreError
 
 
+LOG_RECORD_CHARS = 4000
+
 
 def _parser() -> argparse.ArgumentParser:
     def options(defaults: bool) -> argparse.ArgumentParser:
@@ -109,11 +111,24 @@ def _pipeline(args: argparse.Namespace):
     return Pipeline(data_dir(args.data_dir), settings, starter=_starter(args))
 
 
+class CappedFormatter(logging.Formatter):
+    """At most LOG_RECORD_CHARS per log record: a malformed message of megabytes (logged with its
+    traceback by the LSP library) must not flood the editor's output panel or stall on its pipe."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if len(text) <= LOG_RECORD_CHARS:
+            return text
+        half = LOG_RECORD_CHARS // 2  # the start says what happened, the end (a traceback's last line) why
+        return f"{text[:half]} … [{len(text) - 2 * half:,} characters not logged] … {text[-half:]}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = args.log_level or os.environ.get("HYBRID_LSP_LOG", "WARNING")
-    logging.basicConfig(level=getattr(logging, str(level).upper(), logging.WARNING),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(CappedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, str(level).upper(), logging.WARNING), handlers=[handler])
     command = args.command or "serve"
     try:
         if command == "serve":
