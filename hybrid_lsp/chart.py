@@ -1,6 +1,7 @@
-"""`hybrid-lsp stats --chart`: answers per route and day, as a self-contained SVG (or an HTML page
-holding it), or as a PNG drawn with matplotlib (the optional `chart` extra). What is drawn is
-worked out once, in `figures`; each format only renders it."""
+"""`hybrid-lsp stats --chart`: answers per route and day, under the period's accept rate per route,
+average local relevance, tokens and cost, as a self-contained SVG (or an HTML page holding it), or
+as a PNG drawn with matplotlib (the optional `chart` extra). What is drawn is worked out once, in
+`figures`; each format only renders it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class Figures:
     labels: list[str]
     counts: dict[str, list[int]]  # route -> answers per day, in the order of `days`
     top: int  # the largest number of answers in a day, at least 1
+    summary: list[str]  # the period's accept rates, relevance and tokens, one line each
 
 
 def figures(stats: dict[str, Any]) -> Figures:
@@ -40,15 +42,34 @@ def figures(stats: dict[str, Any]) -> Figures:
         labels=[_label(d["day"]) for d in days],
         counts={route: [d[route] for d in days] for route in ROUTES},
         top=max(1, max(sum(d[route] for route in ROUTES) for d in days)),
+        summary=summary(stats),
     )
 
 
-def svg(stats: dict[str, Any], width: int = 720, height: int = 320) -> str:
+def summary(stats: dict[str, Any]) -> list[str]:
+    """What the bars do not show: how good each route's answers were and what they cost."""
+    accept = stats.get("accept_rate_by_route") or {}
+    targets = stats.get("targets") or {}
+    relevance = stats.get("average_local_relevance")
+    tokens, cost = stats.get("tokens") or {}, stats.get("cost_usd") or {}
+    return [
+        "accept rate: " + " · ".join(f"{route} {_pct(accept.get(route))}" for route in ROUTES),
+        f"average local relevance {'-' if relevance is None else f'{relevance:.2f}'} "
+        f"(target {targets.get('average_local_relevance', 0.75):.2f}) · without remote "
+        f"{_pct(stats.get('share_without_remote'))} (target {_pct(targets.get('share_without_remote', 0.7))})",
+        f"tokens: {tokens.get('remote', 0):,} remote, {tokens.get('local', 0):,} local, {tokens.get('saved', 0):,} saved · "
+        f"cost ${cost.get('remote', 0):.2f}, saved ${cost.get('saved', 0):.2f}",
+    ]
+
+
+def svg(stats: dict[str, Any], width: int = 720, height: int = 360) -> str:
     data = figures(stats)
-    left, bottom, plot_h = 50, height - 60, height - 100
+    left, bottom, plot_h = 50, height - 60, height - 140
     bar = max(4, min(40, (width - left - 20) // len(data.days) - 6))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
              f'<text x="{left}" y="20" font-size="14">{html.escape(data.title)}</text>',
+             *(f'<text x="{left}" y="{38 + 14 * n}" fill="#444">{html.escape(line)}</text>'
+               for n, line in enumerate(data.summary)),
              f'<line x1="{left}" y1="{bottom}" x2="{width - 10}" y2="{bottom}" stroke="#444"/>',
              f'<text x="{left - 8}" y="{bottom - plot_h}" text-anchor="end">{data.top}</text>',
              f'<text x="{left - 8}" y="{bottom}" text-anchor="end">0</text>']
@@ -71,7 +92,7 @@ def svg(stats: dict[str, Any], width: int = 720, height: int = 320) -> str:
     return "\n".join(parts)
 
 
-def png(stats: dict[str, Any], width: int = 720, height: int = 320) -> bytes:
+def png(stats: dict[str, Any], width: int = 720, height: int = 360) -> bytes:
     """The same chart as `svg`, drawn by matplotlib's Agg renderer (no display needed)."""
     Figure, FigureCanvasAgg, MaxNLocator = _matplotlib()
     data = figures(stats)
@@ -84,7 +105,8 @@ def png(stats: dict[str, Any], width: int = 720, height: int = 320) -> bytes:
         counts = data.counts[route]
         axes.bar(positions, counts, bottom=stacked, color=COLORS[route], label=route, width=0.7)
         stacked = [below + count for below, count in zip(stacked, counts, strict=True)]
-    axes.set_title(data.title, loc="left", fontsize=10)
+    # "$" would start matplotlib's math mode: the cost figures are plain text.
+    axes.set_title("\n".join([data.title, *data.summary]).replace("$", r"\$"), loc="left", fontsize=9)
     crowded = len(positions) > 12
     axes.set_xticks(positions, data.labels, fontsize=8, rotation=60 if crowded else 0, ha="right" if crowded else "center")
     axes.set_xlim(-0.6, max(len(positions), 6) - 0.4)  # a day or two stay bars, not walls

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import subprocess
 import sys
 import time
@@ -63,7 +65,7 @@ def test_stats_chart_png_draws_every_route_from_the_recorded_history(history_env
     assert f"wrote {out}" in result.stderr and "interactions: 9" in result.stdout
     assert out.read_bytes().startswith(PNG_SIGNATURE)
     image = pixels(out)
-    assert image.shape == (320, 720, 3)
+    assert image.shape == (360, 720, 3)
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10  # not a blank, single-colour image
     for route, rgb in ROUTE_RGB.items():
         assert has_color(image, rgb), f"no {route} bar in the chart"
@@ -147,3 +149,27 @@ def test_the_language_server_does_not_load_matplotlib():
                             check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_the_chart_states_accept_rates_relevance_and_tokens_from_the_history(tmp_path: Path):
+    pipeline = Pipeline(tmp_path / "data", Settings(), starter=False)
+    try:
+        ids = {}
+        for route, tokens in (("known", 0), ("local", 0), ("local", 0), ("remote", 380)):
+            ids.setdefault(route, []).append(pipeline.history.record(Interaction(
+                kind="fix", query="Undefined name `x`", fingerprint="f", route=route, relevance=0.8 if route == "local" else 0.9,
+                complexity=2, reason="", prompt_tokens=tokens, completion_tokens=0,
+                saved_prompt_tokens=250 if route != "remote" else 0, model="claude-sonnet-5-5" if tokens else "")))
+        pipeline.learning.record(ids["local"][0], "accepted")
+        pipeline.learning.record(ids["local"][1], "rejected")
+        pipeline.learning.record(ids["remote"][0], "accepted")
+        stats = pipeline.stats()
+    finally:
+        pipeline.close()
+    lines = chart.summary(stats)
+    assert lines[0] == "accept rate: known - · local 50% · remote 100%"
+    assert lines[1].startswith("average local relevance 0.80 (target 0.75) · without remote 75% (target 70%)")
+    assert lines[2].startswith("tokens: 380 remote, 0 local, 750 saved")
+    drawing = chart.svg(stats)
+    assert all(html.escape(line) in drawing for line in lines)
+    assert chart.png(stats).startswith(PNG_SIGNATURE)
