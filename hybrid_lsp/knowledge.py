@@ -23,7 +23,7 @@ import qdrant_edge as qe
 from .config import COLLECTIONS
 from .embedding import DENSE, OLLAMA, SPARSE, Embedder, OllamaEmbedder
 from .normalise import alias_keys, message_keys, canonical_code, canonical_source, fingerprint, normalise
-from .relevance import Calibration, Features, combined, language_agreement, lexical_overlap, template_match, template_words, tokens
+from .relevance import Calibration, Features, combined, language_agreement, lexical_overlap, outcome_adjusted, template_match, template_words, tokens
 from .journal import EntryJournal
 from .store import Shard
 
@@ -219,6 +219,8 @@ class Match:
             "title": self.entry.title,
             "source": self.entry.source,
             "code": self.entry.code,
+            # Outcomes lowered the calibrated relevance (see relevance.outcome_adjusted).
+            **({"calibrated": self.scores["calibrated"], "outcomes": self.counts} if "calibrated" in self.scores else {}),
         }
 
 
@@ -517,8 +519,12 @@ class KnowledgeBase:
             payload = payloads.get(item.hit.pid)
             if payload is None:  # removed since the search
                 continue
-            matches.append(Match(parse_entry(payload["entry"]), item.collection, item.relevance, item.features,
-                                 item.via, item.scores, dict(payload.get("counts") or {})))
+            counts = dict(payload.get("counts") or {})
+            relevance = outcome_adjusted(item.relevance, counts)
+            scores = item.scores if relevance == item.relevance else {**item.scores, "calibrated": round(item.relevance, 4)}
+            matches.append(Match(parse_entry(payload["entry"]), item.collection, relevance, item.features,
+                                 item.via, scores, counts))
+        matches.sort(key=lambda m: m.relevance, reverse=True)  # stable: outcomes only move entries down
         return matches
 
     def learned_for(self, fingerprint_: str, limit: int = 64) -> list[Match]:
@@ -533,8 +539,9 @@ class KnowledgeBase:
                 continue  # most entries sharing a message are not learned fixes: no need to parse them
             entry = parse_entry(stored)
             if "learned" in entry.tags and entry.edit is not None:
-                match = Match(entry, "error-solutions", 0.99, Features(1.0, 1.0, 0.0), "fingerprint")
-                match.counts = dict(record.payload.get("counts") or {})
+                counts = dict(record.payload.get("counts") or {})
+                match = Match(entry, "error-solutions", outcome_adjusted(0.99, counts), Features(1.0, 1.0, 0.0),
+                              "fingerprint", counts=counts)
                 matches.append(match)
         return matches
 

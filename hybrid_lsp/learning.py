@@ -16,11 +16,11 @@ from collections.abc import Callable
 from .history import History, Interaction
 from .knowledge import Entry, KnowledgeBase, StoredEdit
 from .normalise import normalise
+from .relevance import FAILURES, SUCCESSES
 
 log = logging.getLogger(__name__)
 FINAL = ("accepted", "rejected", "undone", "validated", "failed", "ignored")
-GOOD = ("accepted", "validated")
-BAD = ("rejected", "undone", "failed")
+GOOD, BAD = SUCCESSES, FAILURES
 PATTERN_AFTER_VALIDATIONS = 2
 
 

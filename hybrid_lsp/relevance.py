@@ -115,3 +115,26 @@ class Calibration:
 def combined(features: Features) -> float:
     """Uncalibrated ranking score used only to order candidates before the margin is known."""
     return 0.5 * features.dense + 0.5 * features.lexical + 0.05 * features.language + 0.5 * features.template
+
+
+# What users did when an entry was served (see learning.py).
+SUCCESSES = ("accepted", "validated")
+FAILURES = ("rejected", "undone", "failed")
+# The calibration as a prior on an entry's success rate: PRIOR_RATE, worth PRIOR_WEIGHT outcomes.
+PRIOR_RATE, PRIOR_WEIGHT = 0.9, 20.0
+
+
+def outcome_adjusted(relevance: float, counts: dict[str, int]) -> float:
+    """The calibrated relevance, refreshed by the entry's outcomes (per entry, in the manner of vCache).
+
+    The entry's success rate is a Beta posterior whose prior is the calibration's (PRIOR_RATE, worth
+    PRIOR_WEIGHT outcomes); relevance is scaled by posterior / prior, and never raised: outcomes
+    gathered on other diagnostics may take confidence away from a match, never lend it one. One
+    rejection takes 5% off, two 9%; accepts earn it back.
+    """
+    good = sum(counts.get(name, 0) for name in SUCCESSES)
+    bad = sum(counts.get(name, 0) for name in FAILURES)
+    if not bad:
+        return relevance
+    posterior = (PRIOR_RATE * PRIOR_WEIGHT + good) / (PRIOR_WEIGHT + good + bad)
+    return relevance * min(1.0, posterior / PRIOR_RATE)
