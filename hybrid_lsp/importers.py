@@ -8,11 +8,13 @@ corrected code. Parsing is pure; only `collect()` runs the tool.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from .knowledge import Entry
 
@@ -67,17 +69,45 @@ def ruff_entries(rules: list[dict]) -> list[Entry]:
     return entries
 
 
-def rustc_entry(code: str, explanation: str) -> Entry | None:
+def rustc_entry(code: str, explanation: str, message: str = "") -> Entry | None:
+    """An entry from `rustc --explain CODE`; `message` is what rustc says when it compiles the
+    explanation's erroneous example (see rustc_message): the words users will see in the editor.
+    Without it the explanation's first paragraph stands in (tagged rustc-prose)."""
     prose = [p.strip() for p in _FENCE.sub("", explanation).split("\n\n")
              if p.strip() and not p.startswith("#") and not p.strip().endswith(":")]
     if not prose:
         return None
     blocks = _FENCE.findall(explanation)
+    solution = _sentences(_plain(" ".join(prose[1:3])), 3) or _plain(prose[0])
+    if message:
+        solution = _sentences(_plain(prose[0]) + " " + solution, 4)
     return Entry(
-        id=f"rustc:{code}", error=_plain(prose[0]), solution=_sentences(_plain(" ".join(prose[1:3])), 3) or _plain(prose[0]),
+        id=f"rustc:{code}", error=message or _plain(prose[0]), solution=solution,
         title=f"rustc {code}", fix=blocks[-1].rstrip() if len(blocks) > 1 else "",
-        language="rust", source="rustc", code=code, tags=("rustc-docs",),
+        language="rust", source="rustc", code=code, tags=("rustc-docs",) if message else ("rustc-docs", "rustc-prose"),
     )
+
+
+def rustc_message(code: str, explanation: str) -> str:
+    """The error message rustc gives for the explanation's erroneous example, if one compiles to it."""
+    examples = _FENCE.findall(explanation)[:3]
+    # As rustdoc runs them: a snippet without its own `main` is the body of one.
+    for block in [*examples, *(f"fn main() {{\n{b}\n}}\n" for b in examples if "fn main" not in b)]:
+        try:
+            result = subprocess.run(
+                ["rustc", "--edition", "2021", "--crate-type", "lib", "--emit", "metadata", "--error-format", "json",
+                 "--crate-name", "example", "-o", os.devnull, "-"],
+                input=block, capture_output=True, text=True, check=False, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        for line in result.stderr.splitlines():
+            try:
+                diagnostic = json.loads(line)
+            except ValueError:
+                continue
+            if diagnostic.get("level") == "error" and (diagnostic.get("code") or {}).get("code") == code:
+                return diagnostic.get("message", "").strip()
+    return ""
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
@@ -94,12 +124,16 @@ def _collect_ruff() -> list[Entry]:
 def _collect_rustc() -> list[Entry]:
     if shutil.which("rustc") is None:
         raise ImporterError("rustc is not installed (install Rust with rustup or your package manager)")
-    entries = []
-    for number in range(1, 1000):
+    def one(number: int) -> Entry | None:
         code = f"E{number:04d}"
         result = _run(["rustc", "--explain", code])
-        if result.returncode == 0 and (entry := rustc_entry(code, result.stdout)):
-            entries.append(entry)
+        if result.returncode != 0:
+            return None
+        return rustc_entry(code, result.stdout, rustc_message(code, result.stdout))
+
+    # Each explanation's example is compiled to learn the real message: a few hundred rustc runs.
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        entries = [entry for entry in pool.map(one, range(1, 1000)) if entry is not None]
     if not entries:
         raise ImporterError("`rustc --explain` gave no explanations")
     return entries

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+
+import pytest
 
 from conftest import run_cli
-from hybrid_lsp.importers import ruff_entries, rustc_entry
+from hybrid_lsp.importers import ruff_entries, rustc_entry, rustc_message
 
 RULE = {
     "name": "mutable-argument-default", "code": "B006", "linter": "flake8-bugbear",
@@ -66,3 +70,19 @@ def test_the_shipped_literals_hold_the_template_words_of_the_pinned_ruff():
 
     data = json.loads((Path(hybrid_lsp.__file__).parent / "quoted_literals.json").read_text(encoding="utf-8"))
     assert {"os.chmod()", "pytest.raises()", "+"} <= set(data["literals"])
+
+
+def test_a_rustc_entry_carries_the_message_rustc_gives_when_there_is_one():
+    text = ("A variable was used after its contents have been moved elsewhere.\n\nErroneous code example:\n\n"
+            "```\nlet y = x;\n```\n\nBorrow it instead of moving it.\n\n```\nlet y = &x;\n```\n")
+    entry = rustc_entry("E0382", text, "borrow of moved value: `x`")
+    assert entry.error == "borrow of moved value: `x`" and "rustc-prose" not in entry.tags
+    assert entry.solution.startswith("A variable was used after its contents have been moved elsewhere.")
+    assert "rustc-prose" in rustc_entry("E0382", text).tags
+
+
+@pytest.mark.skipif(shutil.which("rustc") is None, reason="rustc is not installed")
+def test_the_erroneous_example_is_compiled_to_learn_the_real_message():
+    explanation = subprocess.run(["rustc", "--explain", "E0425"], capture_output=True, text=True, check=True).stdout
+    assert rustc_message("E0425", explanation) == "cannot find value `unknown_variable` in this scope"
+    assert rustc_message("E0425", "No example here.\n") == ""

@@ -340,7 +340,7 @@ def cause(row: Row, answer: Answer, mode: str, entries: dict[str, Entry]) -> str
     own = canonical_source(row.source)
     if not any(entries[t].source == own for t in row.truth if t in entries):
         return "other-tool-wording"
-    if all("rustc-docs" in entries[t].tags for t in row.truth if t in entries and entries[t].source == own):
+    if all("rustc-prose" in entries[t].tags for t in row.truth if t in entries and entries[t].source == own):
         return "rustc-docs-prose"
     lines = [line for line in row.message.splitlines() if line.strip()]
     if len(lines) > 1 and normalise(row.message).text != normalise(lines[0]).text:
