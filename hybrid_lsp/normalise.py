@@ -51,7 +51,10 @@ _SOURCE_ALIASES = {
 # (quoted_literals.json: `os.chmod()`, `+`, `X | Y`), which tell apart rules worded alike.
 _KEEP_QUOTED = frozenset(
     "NoneType None True False str int float bool bytes list dict tuple set object "
-    "undefined null void any unknown never number string boolean self cls".split()
+    "undefined null void any unknown never number string boolean self cls "
+    # Rust and TypeScript keywords, which name what a message is about (`Self`, `dyn`, 'this').
+    "Self crate super impl dyn mut ref static const unsafe move fn let loop mod pub struct enum trait use "
+    "where extern this var new typeof keyof readonly interface extends implements".split()
 ) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(
     name for name in dir(builtins) if not name.startswith("_")
 ) | frozenset(json.loads((Path(__file__).with_name("quoted_literals.json")).read_text(encoding="utf-8"))["literals"])
