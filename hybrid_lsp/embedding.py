@@ -38,6 +38,7 @@ class Embedder:
         self._model_dir = model_dir
         self._model = None
         self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None  # the background load, if one was started
         self._bm25 = qe.Bm25()
         self._id: str | None = None
 
@@ -74,7 +75,14 @@ class Embedder:
     def warm_in_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.warm, name="hybrid-lsp-model", daemon=True)
         thread.start()
+        self._warming = thread
         return thread
+
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait for a background load to finish: a process must not exit while that thread is inside
+        the model's native libraries (the interpreter's shutdown can crash under it)."""
+        if self._warming is not None:
+            self._warming.join(timeout)
 
     def dense(self, texts: list[str]) -> np.ndarray:
         vectors = np.asarray(self._load().encode(texts, show_progress_bar=False), dtype=np.float32)

@@ -89,6 +89,13 @@ class Pipeline:
         self.embedder = Embedder()
         # The model loads while the store opens: start-up costs the longer of the two, not the sum.
         self.embedder.warm_in_background()
+        try:
+            self._start(data_dir, settings, starter)
+        except BaseException:
+            self.embedder.settle()
+            raise
+
+    def _start(self, data_dir: Path, settings: Settings, starter: bool) -> None:
         self.data_dir = data_dir
         self._owner: Owner | None = None
         self._link: Link | None = None
@@ -228,6 +235,7 @@ class Pipeline:
         self._backends.clear()
 
     def close(self) -> None:
+        self.embedder.settle()
         if self._owner is not None:
             self._owner.close()
         if self._link is not None:

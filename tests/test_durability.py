@@ -142,3 +142,21 @@ def test_promotions_killed_at_random_points_are_completed_at_the_next_start(tmp_
         finally:
             pipeline.close()
     assert kills == 3 and len(acknowledged) >= 6
+
+
+def test_a_store_that_fails_to_open_leaves_no_model_load_running(kb_env):
+    """Exiting while the model loads in its thread can crash the interpreter's shutdown (SIGSEGV)."""
+    import threading
+
+    import pytest
+
+    from hybrid_lsp.config import Settings
+    from hybrid_lsp.pipeline import Pipeline
+    from hybrid_lsp.store import StoreError
+
+    data = Path(kb_env["HYBRID_LSP_DATA_DIR"])
+    segment = next((data / "collections" / "error-solutions" / "segments").iterdir())
+    (segment / "version.info").write_text("garbage")
+    with pytest.raises(StoreError, match="kb rebuild"):
+        Pipeline(data, Settings(), starter=False)
+    assert not [t for t in threading.enumerate() if t.name == "hybrid-lsp-model"]
