@@ -94,10 +94,8 @@ def rustc_message(code: str, explanation: str) -> str:
     # As rustdoc runs them: a snippet without its own `main` is the body of one.
     for block in [*examples, *(f"fn main() {{\n{b}\n}}\n" for b in examples if "fn main" not in b)]:
         try:
-            result = subprocess.run(
-                ["rustc", "--edition", "2021", "--crate-type", "lib", "--emit", "metadata", "--error-format", "json",
-                 "--crate-name", "example", "-o", os.devnull, "-"],
-                input=block, capture_output=True, text=True, check=False, timeout=60)
+            result = _run(["rustc", "--edition", "2021", "--crate-type", "lib", "--emit", "metadata", "--error-format",
+                           "json", "--crate-name", "example", "-o", os.devnull, "-"], stdin=block)
         except (OSError, subprocess.TimeoutExpired):
             return ""
         for line in result.stderr.splitlines():
@@ -110,8 +108,8 @@ def rustc_message(code: str, explanation: str) -> str:
     return ""
 
 
-def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+def _run(command: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, check=False, timeout=120)
 
 
 def _collect_ruff() -> list[Entry]:

@@ -98,6 +98,14 @@ notifications = st.one_of(
 )
 
 
+async def raw_request(client, method: str, params: object, msg_id: int = 10**9):
+    """Send params as they are: the client library would refuse to serialise malformed ones."""
+    future = asyncio.get_running_loop().create_future()
+    client.protocol._request_futures[msg_id] = future
+    client.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    return await future
+
+
 class ServerSession:
     """One real server, driven from hypothesis's synchronous examples through a loop in a thread."""
 
@@ -122,12 +130,8 @@ class ServerSession:
         self.sent = [*self.sent[-5:], f"{method} {params!r:.300}"]
         sent = "\n".join(self.sent)
         async def send():
-            msg_id = next(self.ids)
-            future = asyncio.get_running_loop().create_future()
-            self.client.protocol._request_futures[msg_id] = future
-            self.client.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
             try:
-                return True, await asyncio.wait_for(future, 10)
+                return True, await asyncio.wait_for(raw_request(self.client, method, params, next(self.ids)), 10)
             except TimeoutError:
                 raise AssertionError(f"{method} did not answer in 10 s (server exit status "
                                      f"{self.client._server.returncode}); the last messages sent:\n{sent}"[:3000]) from None
@@ -182,14 +186,6 @@ def test_the_fuzzed_server_is_still_alive_and_correct(session: ServerSession):
     assert ok
     print(f"fuzzed: {TRIED}")
     assert TRIED["requests"] >= 100 and TRIED["errors"] > 0, TRIED
-
-
-async def raw_request(client, method: str, params: object, msg_id: int = 10**9):
-    """Send params as they are: the client library would refuse to serialise malformed ones."""
-    future = asyncio.get_running_loop().create_future()
-    client.protocol._request_futures[msg_id] = future
-    client.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
-    return await future
 
 
 @pytest.mark.asyncio

@@ -77,6 +77,16 @@ def eventually(check, seconds: float = 10.0) -> bool:
     return check()
 
 
+def assert_sent_at_next_start(path: Path, server: QdrantRest) -> None:
+    """The machine at `path`, started again, sends what it queued: entry 1 and nothing else."""
+    a = machine(path, server.url)
+    try:
+        assert a.team.wait_synced(10), a.team.status()
+        assert {p["entry_id"] for p in server.points(SOLUTIONS).values()} == {"team:1"}
+    finally:
+        a.close()
+
+
 def writes_since(server: QdrantRest, start: int) -> list[tuple[str, str]]:
     found = []
     for method, path in server.requests[start:]:
@@ -304,12 +314,7 @@ def test_a_wrong_api_key_is_reported_and_the_writes_wait_for_the_right_one(tmp_p
         finally:
             a.close()
         monkeypatch.setenv("HYBRID_LSP_QDRANT_API_KEY", "right-key")
-        a = machine(tmp_path / "a", server.url)
-        try:
-            assert a.team.wait_synced(10), a.team.status()
-            assert {p["entry_id"] for p in server.points(SOLUTIONS).values()} == {"team:1"}
-        finally:
-            a.close()
+        assert_sent_at_next_start(tmp_path / "a", server)
 
 
 def test_a_url_that_is_not_a_qdrant_server_is_reported_and_nothing_is_lost(tmp_path: Path, model_server):
@@ -362,12 +367,7 @@ def test_an_https_url_uses_tls_and_an_untrusted_certificate_is_reported(tmp_path
             a.close()
         assert server.names() == [], "nothing was sent to a server whose certificate was not trusted"
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the team's own certificate authority
-        a = machine(tmp_path / "a", server.url)
-        try:
-            assert a.team.wait_synced(10), a.team.status()
-            assert {p["entry_id"] for p in server.points(SOLUTIONS).values()} == {"team:1"}
-        finally:
-            a.close()
+        assert_sent_at_next_start(tmp_path / "a", server)
 
 
 def test_the_editor_is_told_when_the_team_server_goes_away_and_comes_back():
