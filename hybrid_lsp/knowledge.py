@@ -273,6 +273,8 @@ class KnowledgeBase:
         self._cache: OrderedDict[tuple, list[Match]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._calibration = calibration
+        # Exact lookups (rule code, fingerprint) known to select more than EXACT_LIMIT entries.
+        self._crowded: set[tuple[str, str]] = set()
         self.exact_key_relevance = exact_key_relevance
         self.journal = journal
 
@@ -420,7 +422,7 @@ class KnowledgeBase:
             # Just after start the model is still loading: an exact tool+code or fingerprint hit
             # answers without it (and is not cached, so the full search runs once it is ready).
             wanted = [c for c in collections if c in self._shards]
-            exact = self._exact(message_text, key, fingerprint_, language, wanted[0], None, {}) if wanted else {}
+            exact = self._exact(message_text, key, fingerprint_, language, wanted[0], _QueryVector(None, "")) if wanted else {}
             if exact:
                 return self._matches(sorted(exact.values(), key=lambda m: m.relevance, reverse=True)[:limit])
         results = self._search(message_text, key=key, fingerprint_=fingerprint_, language=language,
@@ -436,35 +438,36 @@ class KnowledgeBase:
         wanted = [c for c in collections if c in self._shards]
         if not wanted:
             return []
-        query_vector = self._embedder.dense([message_text])[0]
+        vector = _QueryVector(self._embedder, message_text)
+        first = wanted[0]
+        found = self._exact(message_text, key, fingerprint_, language, first, vector)
+        if any(m.relevance >= self.exact_key_relevance for m in found.values()):
+            # The diagnostic's own rule (or this very message) has an entry that fits it, and no
+            # search hit may outrank such an entry (see below): the search would change nothing
+            # the answer uses, unless outcomes have lowered that entry.
+            exact = self._matches(sorted(found.values(), key=lambda m: m.relevance, reverse=True)[:limit])
+            if exact and exact[0].relevance >= self.exact_key_relevance:
+                return exact
+        query_vector = vector.array()
         dense = query_vector.tolist()
         sparse = self._embedder.sparse_query(message_text)
         extra = self.extra.embed([message_text]) if self.extra is not None else None
         query_tokens = tokens(message_text)
-        first = wanted[0]
-        lookups = self._lookups(message_text, key, fingerprint_, language)
-        found: dict[str, _Ranked] = {}
         candidates: list[_Ranked] = []
         for name in wanted:
             shard = self._shards[name]
-            # One batch per collection: the searches, and for the first one its exact lookups too,
-            # answering ids and scores only. Reading payloads is what costs, so the fields ranking
-            # needs are read once per distinct point, with every candidate's dense score, in a second
-            # request; whole entries are read for the returned matches alone.
+            # One batch per collection answering ids and scores only. Reading payloads is what costs,
+            # so the fields ranking needs are read once per distinct point, with the dense vectors
+            # that give every candidate its dense score; whole entries are read for the returned
+            # matches alone.
             requests = [
                 qe.QueryRequest(limit=10, query=qe.Query.Nearest(dense, using=DENSE)),
                 qe.QueryRequest(limit=10, query=qe.Query.Nearest(sparse, using=SPARSE)),
             ]
             if extra is not None:
                 requests.append(qe.QueryRequest(limit=10, query=qe.Query.Nearest(extra[0].tolist(), using=OLLAMA)))
-            if name == first:
-                requests += [_lookup_request(field_name, value, dense, brief=False) for field_name, value in lookups]
             answers = [[(_pid(h.id), h.score) for h in answer] for answer in shard.query_batch(requests)]
-            briefs = _briefs(shard, {pid for answer in answers for pid, _ in answer}, dense)
-            if name == first:
-                prefetched = {lookup: sorted((briefs[pid][0] for pid, _ in answer if pid in briefs), key=lambda h: h.pid)
-                              for lookup, answer in zip(lookups, answers[len(requests) - len(lookups):], strict=True)}
-                found = self._exact(message_text, key, fingerprint_, language, first, dense, prefetched)
+            briefs = _briefs(shard, {pid for answer in answers for pid, _ in answer}, query_vector)
             dense_hits, sparse_hits = answers[0], answers[1]
             extra_hits = answers[2] if extra is not None else []
             sparse_score = dict(sparse_hits)
@@ -557,17 +560,17 @@ class KnowledgeBase:
         return list(dict.fromkeys((f, v) for f, v in lookups if v))
 
     def _exact(self, message_text: str, key: str, fingerprint_: str, language: str, first: str,
-               dense: list[float] | None, prefetched: dict[tuple[str, str], list[_Hit]]) -> dict[str, _Ranked]:
+               vector: _QueryVector) -> dict[str, _Ranked]:
         """Entries of the first collection with the diagnostic's own tool+code, or fingerprint."""
         found: dict[str, _Ranked] = {}
+        shard = self._shards[first]
         lookups = self._lookups(message_text, key, fingerprint_, language)
+        hits = _lookup(shard, lookups, vector, self._crowded)
         for field_name, value in lookups:
-            hits = prefetched.get((field_name, value))
-            if hits is None:  # a fallback lookup (the rule's equivalents): only when the rule has no entry
-                request = _lookup_request(field_name, value, dense)
-                hits = prefetched[(field_name, value)] = _sorted_hits(self._shards[first].query_batch([request])[0])
+            if (field_name, value) not in hits:  # a fallback lookup (the rule's equivalents)
+                hits.update(_lookup(shard, [pair for pair in lookups if pair not in hits], vector, self._crowded))
             same_field = []
-            for hit in hits:
+            for hit in hits[(field_name, value)]:
                 if hit.entry_id not in found:
                     same_field.append(self._exact_match(hit, first, field_name, message_text, language))
             if field_name == "key":
@@ -624,20 +627,77 @@ class KnowledgeBase:
         return _Ranked(hit, collection, relevance, features, via)
 
 
-def _lookup_request(field_name: str, value: str, dense: list[float] | None, brief: bool = True) -> qe.QueryRequest:
-    """Entries whose `field_name` is `value`, the closest to the message first when there are many."""
-    condition = qe.Filter(must=[qe.FieldCondition(key=field_name, match=qe.MatchValue(value))])
-    query = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
-    return qe.QueryRequest(limit=EXACT_LIMIT, query=query, filter=condition, with_payload=_BRIEF if brief else False)
+class _QueryVector:
+    """The message's dense vector, embedded once, and only if a search needs it: a diagnostic
+    answered by its own rule's entry may need none. None while the model is still loading."""
+
+    def __init__(self, embedder: Embedder | None, text: str) -> None:
+        self._embedder = embedder
+        self._text = text
+        self._array: np.ndarray | None = None
+
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            assert self._embedder is not None
+            self._array = self._embedder.dense([self._text])[0]
+        return self._array
+
+    def values(self) -> list[float] | None:
+        if self._embedder is None or not self._embedder.ready:
+            return None
+        return self.array().tolist()
 
 
-def _briefs(shard: Any, pids: set[uuid.UUID], dense: list[float]) -> dict[uuid.UUID, tuple[_Hit, float]]:
-    """What ranking reads of these points, with their dense similarity to the message: one request."""
+def _equals(field_name: str, value: str) -> qe.Filter:
+    return qe.Filter(must=[qe.FieldCondition(key=field_name, match=qe.MatchValue(value))])
+
+
+def _lookup(shard: Any, lookups: list[tuple[str, str]], vector: _QueryVector,
+            crowded: set[tuple[str, str]]) -> dict[tuple[str, str], list[_Hit]]:
+    """Entries whose field has the value, per (field, value): all of them when a rule has up to
+    EXACT_LIMIT (a filtered read, no vector needed), else the EXACT_LIMIT closest to the message.
+
+    `crowded` remembers the lookups found to have more, so that they are asked the nearest ones
+    straight away. A lookup with fewer gets them all from either request: a stale memory after a
+    removal costs time, never a different answer."""
+    if not lookups:
+        return {}
+    dense = vector.values() if any(pair in crowded for pair in lookups) else None
+    near = [pair in crowded and dense is not None for pair in lookups]
+    requests = [qe.QueryRequest(limit=EXACT_LIMIT, query=qe.Query.Nearest(dense, using=DENSE), filter=_equals(*pair),
+                                with_payload=_BRIEF) if nearest else
+                qe.QueryRequest(limit=EXACT_LIMIT + 1, query=None, filter=_equals(*pair), with_payload=_BRIEF)
+                for pair, nearest in zip(lookups, near, strict=True)]
+    answers = shard.query_batch(requests)
+    more = [i for i, answer in enumerate(answers) if len(answer) > EXACT_LIMIT]
+    crowded.update(lookups[i] for i in more)
+    dense = vector.values() if more else None
+    if dense is not None:
+        nearest = shard.query_batch([
+            qe.QueryRequest(limit=EXACT_LIMIT, query=qe.Query.Nearest(dense, using=DENSE),
+                            filter=_equals(*lookups[i]), with_payload=_BRIEF) for i in more])
+        for i, answer in zip(more, nearest, strict=True):
+            answers[i] = answer
+    return {pair: _sorted_hits(answer[:EXACT_LIMIT]) for pair, answer in zip(lookups, answers, strict=True)}
+
+
+def _briefs(shard: Any, pids: set[uuid.UUID], query: np.ndarray) -> dict[uuid.UUID, tuple[_Hit, float]]:
+    """What ranking reads of these points, with their dense (cosine) similarity to the message: one
+    read of the few stored fields and vectors (a filtered search for them costs twice as much)."""
     if not pids:
         return {}
-    request = qe.QueryRequest(limit=len(pids), query=qe.Query.Nearest(dense, using=DENSE),
-                              filter=qe.Filter(must=[qe.HasIdCondition({str(pid) for pid in pids})]), with_payload=_BRIEF)
-    return {(pid := _pid(p.id)): (_Hit.of(pid, p.payload), p.score) for p in shard.query_batch([request])[0]}
+    records = shard.retrieve([str(pid) for pid in pids], with_vector=True, fields=_BRIEF)
+    if not records:
+        return {}
+    matrix = np.array([_dense_of(r) for r in records], dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
+    scores = (matrix @ query.astype(np.float32)) / np.where(norms == 0, 1.0, norms)
+    return {(pid := _pid(r.id)): (_Hit.of(pid, r.payload), float(score)) for r, score in zip(records, scores, strict=True)}
+
+
+def _dense_of(record: Any) -> list[float]:
+    vector = record.vector
+    return vector[DENSE] if isinstance(vector, dict) else vector
 
 
 def _pid(value: Any) -> uuid.UUID:

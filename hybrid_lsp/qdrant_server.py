@@ -206,7 +206,8 @@ def nearest(query: Any) -> tuple[list[float] | m.SparseVector, str | None]:
 def rest_query(request: qe.QueryRequest) -> m.QueryRequest:
     if request.prefetches or request.params is not None:
         raise Unsupported(f"query {request!r}")
-    target, using = nearest(request.query)
+    # No query: the points the filter selects, in id order (exact lookups by rule or fingerprint).
+    target, using = nearest(request.query) if request.query is not None else (None, None)
     with_payload, with_vector = request.with_payload, request.with_vector
     if not isinstance(with_payload, (bool, list, type(None))) or not isinstance(with_vector, (bool, list, type(None))):
         raise Unsupported("payload or vector selectors")
@@ -302,8 +303,9 @@ class RemoteShard:
 
     # -- reads, as store.Shard answers them --------------------------------------------------------
 
-    def retrieve(self, point_ids: list[str], with_vector: bool = False) -> list[m.Record]:
-        return self._call("a retrieve", self.client.retrieve, self.collection, point_ids, with_payload=True,
+    def retrieve(self, point_ids: list[str], with_vector: bool = False, fields: list[str] | None = None) -> list[m.Record]:
+        return self._call("a retrieve", self.client.retrieve, self.collection, point_ids,
+                          with_payload=fields if fields is not None else True,
                           with_vectors=[DENSE] if with_vector else False)
 
     def retrieve_points(self, point_ids: list[str]) -> list[m.Record]:

@@ -323,9 +323,12 @@ class Shard:
         with self._lock:
             self._shard.flush()
 
-    def retrieve(self, point_ids: list[str], with_vector: bool = False) -> list[qe.Record]:
+    def retrieve(self, point_ids: list[str], with_vector: bool = False, fields: list[str] | None = None) -> list[qe.Record]:
+        """The points that exist, with their whole payload or only `fields` (the engine decodes the
+        whole payload either way), and their dense vector if asked."""
         with self._lock:
-            return self._shard.retrieve(point_ids, with_payload=True, with_vector=[DENSE] if with_vector else False)
+            return self._shard.retrieve(point_ids, with_payload=fields if fields is not None else True,
+                                        with_vector=[DENSE] if with_vector else False)
 
     def query_batch(self, requests: list[qe.QueryRequest]) -> list[list[qe.ScoredPoint]]:
         with self._lock:

@@ -64,6 +64,8 @@ def read_points(local: Shard, point_ids: list[str], dimensions: int) -> list[Any
 
 
 def _using(request: qe.QueryRequest) -> str | None:
+    if request.query is None:  # a filtered read of payloads: the server holds them all
+        return DENSE
     try:
         return nearest(request.query)[1]
     except Unsupported:
@@ -141,9 +143,9 @@ class TeamShard:
                 self._sync.read_failed(exc)
         return local()
 
-    def retrieve(self, point_ids: list[str], with_vector: bool = False) -> list[Any]:
-        return self._read(lambda: self.remote.retrieve(point_ids, with_vector),
-                          lambda: self.local.retrieve(point_ids, with_vector))
+    def retrieve(self, point_ids: list[str], with_vector: bool = False, fields: list[str] | None = None) -> list[Any]:
+        return self._read(lambda: self.remote.retrieve(point_ids, with_vector, fields),
+                          lambda: self.local.retrieve(point_ids, with_vector, fields))
 
     def query_batch(self, requests: list[qe.QueryRequest]) -> list[list[Any]]:
         served = [i for i, r in enumerate(requests) if _using(r) in SERVED_VECTORS]

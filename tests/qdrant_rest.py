@@ -305,7 +305,7 @@ class QdrantRest:
             return done
         if route == ("POST", "points"):
             request = _parse(m.PointRequest, body)
-            records = shard.retrieve([str(i) for i in request.ids], with_payload=request.with_payload is not False,
+            records = shard.retrieve([str(i) for i in request.ids], with_payload=_with_payload(request.with_payload),
                                      with_vector=_with_vector(request.with_vector))
             return [_record(r) for r in records]
         if route == ("POST", "points/scroll"):
@@ -333,8 +333,19 @@ class QdrantRest:
             raise Problem(400, "prefetch is not served by this test server")
         return qe.QueryRequest(
             limit=request.limit or 10, offset=request.offset, filter=_filter(request.filter),
-            query=qe.Query.Nearest(_vector(query), using=request.using), score_threshold=request.score_threshold,
-            with_payload=request.with_payload is not False, with_vector=_with_vector(request.with_vector or False))
+            # No query: the filtered points in id order, as Qdrant answers it.
+            query=qe.Query.Nearest(_vector(query), using=request.using) if query is not None else None,
+            score_threshold=request.score_threshold, with_payload=_with_payload(request.with_payload),
+            with_vector=_with_vector(request.with_vector or False))
+
+
+def _with_payload(selector: Any) -> bool | list[str]:
+    """True, False, or the list of fields to return (Qdrant's payload selectors)."""
+    if isinstance(selector, list):
+        return [str(f) for f in selector]
+    if selector is not None and not isinstance(selector, bool):
+        raise Problem(400, f"payload selector {selector!r} is not served by this test server")
+    return selector is not False
 
 
 def _parse(model: type[BaseModel], body: bytes) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hybrid_lsp.config import Settings
+from hybrid_lsp.embedding import SPARSE
 from hybrid_lsp.history import Interaction
 from hybrid_lsp.knowledge import parse_entry
 from hybrid_lsp.pipeline import Pipeline
@@ -76,5 +77,81 @@ def test_a_rule_without_entries_is_answered_by_an_equivalent_rule_with_or_withou
             best = pipeline.knowledge.search(q.search_text(), key=q.key, fingerprint_=q.fingerprint, language="python")[0]
             assert best.entry.id == "ruff:F811"
             assert 0.9 <= best.relevance < 0.97
+    finally:
+        pipeline.close()
+
+
+class _Requests:
+    """Records what each search asks the engine, through the shard's own query_batch."""
+
+    def __init__(self, shard):
+        self.seen: list = []
+        original = shard.query_batch
+
+        def query_batch(requests):
+            self.seen.extend(requests)
+            return original(requests)
+
+        shard.query_batch = query_batch
+
+    def nearest(self, using: str) -> int:
+        return sum(f'using="{using}"' in repr(r.query) for r in self.seen)
+
+
+def _search(pipeline, message, source, code, language="python"):  # as Pipeline.plan asks
+    from hybrid_lsp.query import ErrorQuery
+
+    q = ErrorQuery(message=message, source=source, code=code, language=language)
+    return pipeline.knowledge.search(q.search_text(), key=q.key, fingerprint_=q.fingerprint, language=language)
+
+
+def test_a_diagnostic_its_own_rule_answers_skips_the_search_unless_outcomes_lowered_that_entry(tmp_path):
+    pipeline = _kb_with(tmp_path, [
+        {"id": "ruff:F401", "error": "`os` imported but unused", "solution": "Remove the import.",
+         "source": "ruff", "code": "F401", "language": "python"},
+        {"id": "pyright:reportUnusedImport", "error": 'Import "os" is not accessed', "solution": "Remove it.",
+         "source": "pyright", "code": "reportUnusedImport", "language": "python"},
+    ])
+    try:
+        spy = {name: _Requests(shard) for name, shard in pipeline.knowledge._shards.items()}
+        first = _search(pipeline, "`sys` imported but unused", "ruff", "F401")
+        assert first[0].entry.id == "ruff:F401" and first[0].via in ("key", "fingerprint")
+        assert first[0].relevance >= pipeline.knowledge.exact_key_relevance
+        assert sum(s.nearest(SPARSE) for s in spy.values()) == 0  # no search beyond the exact lookups
+
+        # Rejected three times: served lower, so the full search runs and the list holds the rest.
+        for n in range(3):
+            pipeline.knowledge.record_outcome("ruff:F401", f"i{n}", "rejected")
+        lowered = _search(pipeline, "`sys` imported but unused", "ruff", "F401")
+        assert lowered[0].entry.id == "ruff:F401" and lowered[0].relevance < pipeline.knowledge.exact_key_relevance
+        assert "pyright:reportUnusedImport" in [m.entry.id for m in lowered]
+        assert sum(s.nearest(SPARSE) for s in spy.values()) == len(pipeline.settings.collections)
+    finally:
+        pipeline.close()
+
+
+def test_a_rule_with_many_entries_is_answered_by_the_ones_closest_to_the_message(tmp_path):
+    from hybrid_lsp.knowledge import EXACT_LIMIT, point_id
+
+    topics = ["database connection pool", "image thumbnail cache", "payment retry queue", "oauth token refresh",
+              "csv export encoding", "websocket heartbeat", "pdf rendering fonts", "cron schedule parser"]
+    entries = [{"id": f"demo:W1:{n}", "error": f"the {topic} widget stopped responding",
+                "solution": f"Restart the {topic} widget.", "source": "demo", "code": "W1", "language": "python"}
+               for n, topic in enumerate(topics * 5)]
+    cron = {e["id"] for e in entries if "cron" in e["error"]}
+    # The entries a lookup reads when it takes the first ones in id order miss most of these:
+    # only reading the nearest ones finds them all.
+    first_by_id = sorted(entries, key=lambda e: point_id(e["id"]))[:EXACT_LIMIT]
+    assert len(cron & {e["id"] for e in first_by_id}) < len(cron)
+    pipeline = _kb_with(tmp_path, entries)
+    try:
+        spy = _Requests(pipeline.knowledge._shards["error-solutions"])
+        for attempt in range(2):
+            pipeline.knowledge._changed()
+            matches = _search(pipeline, "the cron schedule parser widget stopped responding", "demo", "W1")
+            assert {m.entry.id for m in matches} == cron, attempt
+        # The second time the lookup is known to be crowded: asked for the nearest entries at once.
+        lookups = [r for r in spy.seen if "W1" in repr(r.filter)]
+        assert [r.query is None for r in lookups] == [True, False, False]
     finally:
         pipeline.close()
