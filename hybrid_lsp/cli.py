@@ -455,7 +455,7 @@ def _readable_history(root: Path) -> list[dict[str, Any]]:
 def _readable_entries(root: Path) -> list[dict[str, Any]]:
     import qdrant_edge as qe
 
-    from .knowledge import parse_entry
+    from .knowledge import stored_entry
 
     found: list[dict[str, Any]] = []
     for name in ("error-solutions", "skills-patterns", "best-practices"):
@@ -472,7 +472,7 @@ def _readable_entries(root: Path) -> list[dict[str, Any]]:
             records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=512, with_payload=True))
             for record in records:
                 try:
-                    found.append(parse_entry(record.payload["entry"]).to_json())
+                    found.append(stored_entry(record.payload).to_json())
                 except (KeyError, ValueError, TypeError):
                     continue
             if offset is None:

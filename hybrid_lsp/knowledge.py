@@ -91,20 +91,28 @@ class Entry:
         return data
 
     def payload(self) -> dict[str, Any]:
+        """What a point stores: the entry as one JSON string, and beside it only the fields that
+        are filtered on or read to rank candidates. The engine converts and decodes a payload
+        field by field (a few microseconds each), so the entry's own fields stay inside the string."""
         norm = normalise(self.error)
         return {
-            "entry": self.to_json(),
+            "entry": json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")),
             "entry_id": self.id,
             "key": self.key,
             "fingerprint": fingerprint(self.source, self.code, norm.text),
             "normalised": norm.text,
             "language": self.language,
-            "source": self.source,
         }
 
 
 def point_id(entry_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, entry_id))
+
+
+def stored_entry(payload: dict[str, Any]) -> Entry:
+    """The entry a point holds: a JSON string, or an object in stores written by earlier versions."""
+    value = payload["entry"]
+    return parse_entry(json.loads(value) if isinstance(value, str) else value)
 
 
 def parse_entry(value: Any) -> Entry:
@@ -375,11 +383,11 @@ class KnowledgeBase:
         for name, shard in self._shards.items():
             records = shard.retrieve([point_id(entry_id)])
             if records:
-                return parse_entry(records[0].payload["entry"]), name
+                return stored_entry(records[0].payload), name
         return None
 
     def export(self) -> list[Entry]:
-        return [parse_entry(record.payload["entry"]) for shard in self._shards.values() for record in shard.scroll()]
+        return [stored_entry(record.payload) for shard in self._shards.values() for record in shard.scroll()]
 
     def record_outcome(self, entry_id: str, interaction_id: str, outcome: str) -> dict[str, int]:
         """Idempotent per interaction: the entry keeps a map interaction id -> latest outcome."""
@@ -525,7 +533,7 @@ class KnowledgeBase:
             counts = dict(payload.get("counts") or {})
             relevance = outcome_adjusted(item.relevance, counts)
             scores = item.scores if relevance == item.relevance else {**item.scores, "calibrated": round(item.relevance, 4)}
-            matches.append(Match(parse_entry(payload["entry"]), item.collection, relevance, item.features,
+            matches.append(Match(stored_entry(payload), item.collection, relevance, item.features,
                                  item.via, scores, counts))
         matches.sort(key=lambda m: m.relevance, reverse=True)  # stable: outcomes only move entries down
         return matches
@@ -538,9 +546,10 @@ class KnowledgeBase:
         matches = []
         for record in shard.find("fingerprint", fingerprint_, limit=limit):
             stored = record.payload["entry"]
-            if "learned" not in (stored.get("tags") or ()) or stored.get("edit") is None:
+            text = stored if isinstance(stored, str) else json.dumps(stored)
+            if '"learned"' not in text or '"edit"' not in text:
                 continue  # most entries sharing a message are not learned fixes: no need to parse them
-            entry = parse_entry(stored)
+            entry = stored_entry(record.payload)
             if "learned" in entry.tags and entry.edit is not None:
                 counts = dict(record.payload.get("counts") or {})
                 match = Match(entry, "error-solutions", outcome_adjusted(0.99, counts), Features(1.0, 1.0, 0.0),

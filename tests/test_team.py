@@ -22,7 +22,7 @@ from qdrant_rest import QdrantRest
 
 from hybrid_lsp.config import HISTORY, QdrantServer, Settings
 from hybrid_lsp.history import Interaction
-from hybrid_lsp.knowledge import parse_entry, point_id
+from hybrid_lsp.knowledge import parse_entry, point_id, stored_entry
 from hybrid_lsp.outbox import Outbox, summary
 from hybrid_lsp.pipeline import Pipeline
 from hybrid_lsp.qdrant_server import nearest
@@ -161,7 +161,8 @@ def test_a_cut_line_costs_no_latency_and_every_queued_write_lands_once(tmp_path:
         assert len(writes_since(server, before)) == queued, "each queued write was sent exactly once"
         points = server.points(SOLUTIONS)
         assert set(points) == {point_id("team:1"), point_id("team:3"), point_id("team:4")}
-        assert points[point_id("team:3")]["entry"] == entry(3) and points[point_id("team:4")]["entry"] == entry(4)
+        assert stored_entry(points[point_id("team:3")]) == parse_entry(entry(3))
+        assert stored_entry(points[point_id("team:4")]) == parse_entry(entry(4))
         assert points[point_id("team:1")]["outcomes"] == {"interaction-7": "validated"}
         assert summary(tmp_path / "a") == (0, 0)
 
