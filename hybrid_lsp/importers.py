@@ -49,9 +49,11 @@ def ruff_entries(rules: list[dict]) -> list[Entry]:
     entries = []
     for rule in rules:
         code, name = rule.get("code"), rule.get("name", "")
+        # A rule's message formats come in the order its check writes them: the first is the rule's
+        # own message, later ones its variants (`tzinfo=None` passed, a blanket `noqa`).
         formats = rule.get("message_formats") or [rule.get("summary") or ""]
-        if not code or not formats[-1]:
-            continue
+        if not code or not formats[0] or "Removed" in (rule.get("status") or {}):
+            continue  # a removed rule is never reported: its entry could only be a wrong match
         sections = _sections(rule.get("explanation") or "")
         why = _plain(_FENCE.sub("", sections.get("why is this bad?", "")))
         what = _plain(sections.get("what it does", ""))
@@ -62,7 +64,7 @@ def ruff_entries(rules: list[dict]) -> list[Entry]:
         example = sections.get("example", "")
         fixes = _FENCE.findall(example.split("Use instead:", 1)[1]) if "Use instead:" in example else []
         entries.append(Entry(
-            id=f"ruff:{code}", error=formats[-1], solution=solution or _plain(rule.get("summary", "")),
+            id=f"ruff:{code}", error=formats[0], solution=solution or _plain(rule.get("summary", "")),
             title=name.replace("-", " ").capitalize(), fix=fixes[0].rstrip() if fixes else "",
             language="python", source="ruff", code=code, tags=("ruff-docs", rule.get("linter", "").lower()),
         ))

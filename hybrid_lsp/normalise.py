@@ -64,6 +64,9 @@ _STARRED = re.compile(r"(\*{1,2})(?:[A-Za-z_]\w*|\{\w*\})")
 # A template's own placeholder ("from {row}"), as in tools' message formats; quoted ones are names.
 _PLACEHOLDER = re.compile(r"\{[a-z_]*\}")
 _QUOTED_PLACEHOLDER = re.compile(r"\{\w*\}")
+# A quoted call without arguments (`dict()`, `{kind}()`): the parentheses say a call is meant, not
+# the name alone (`Unnecessary `dict()` call` and `Unnecessary `float` call` are two rules).
+_QUOTED_CALL = re.compile(r"(?:[A-Za-z_]\w*|\{\w*\})(?:\.(?:[A-Za-z_]\w*|\{\w*\}))*\(\)")
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("<URL>", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"`<>]+", re.I)),
@@ -74,6 +77,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("<PATH>", re.compile(r"(?:[A-Za-z]:\\|\\\\)[^\s'\"`:]+(?::\d+)*|(?<![\w<])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+(?::\d+)*")),
 ]
 _LINE_PREFIX = re.compile(r"^\s*(?:[\w./\\-]+\.\w+)?:\d+(?::\d+)?:\s*")
+# A compiler's severity label ("error[E0382]: ", "warning: "): the terminal prints it, an editor's
+# diagnostic carries the same message without it, so neither form may differ from the other.
+_SEVERITY_PREFIX = re.compile(r"^(?:error|warning)(?:\[[A-Za-z]*\d+\])?:\s+")
 # A quote opens only where a word does not continue ("can't" is not a quote).
 _QUOTED = re.compile(r"`([^`\n]{1,200})`|(?<!\w)'([^'\n]{1,200})'(?!\w)|(?<!\w)\"([^\"\n]{1,200})\"(?!\w)|‘([^’\n]{1,200})’|“([^”\n]{1,200})”")
 _NUMBER = re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?![\w>])")
@@ -131,12 +137,18 @@ def normalise(message: str) -> Normalised:
     """Replace paths, URLs, numbers, addresses and quoted identifiers with placeholders."""
     truncated = len(message) > MAX_MESSAGE_CHARS
     text = error_line(message[:MAX_MESSAGE_CHARS])
-    text = _LINE_PREFIX.sub("", text)
+    text = _SEVERITY_PREFIX.sub("", _LINE_PREFIX.sub("", text))
     identifiers: list[str] = []
 
     def quoted(match: re.Match[str]) -> str:
         # Quoted values first, so identifiers keep their original text, never a placeholder.
         value = next(group for group in match.groups() if group is not None)
+        if _QUOTED_CALL.fullmatch(value):
+            if value in _KEEP_QUOTED or value[:-2] in _KEEP_QUOTED or _DUNDER.fullmatch(value[:-2]):
+                return f"'{value[:-2]}'()"
+            if not _QUOTED_PLACEHOLDER.search(value):
+                identifiers.append(value)
+            return "<ID>()"
         if value in _KEEP_QUOTED or _DUNDER.fullmatch(value):
             return f"'{value}'"
         if starred := _STARRED.fullmatch(value):
@@ -178,6 +190,11 @@ KEY_ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
     "pyright:reportOptionalCall": (("pyright:reportOptionalMemberAccess", ""),),
     "pyright:reportOptionalOperand": (("pyright:reportOptionalMemberAccess", ""),),
     "pyright:reportGeneralTypeIssues": (("pyright:reportOptionalMemberAccess", r"^'None' is not iterable"),),
+    # A call that does not fit the signature: mypy's entry names every way it does not.
+    "mypy:call-arg": (("pyright:reportCallIssue", r"^Missing positional arguments? "),),
+    "python:TypeError": (("mypy:call-arg", r"got an unexpected keyword argument"),),
+    "ts:2323": (("ts:2451", ""),),
+    "ts:2300": (("ts:2451", ""),),
     "ts:2375": (("ts:2322", ""),),
     "ts:2412": (("ts:2322", ""),),
     "ts:7005": (("ts:7006", ""),),
@@ -215,6 +232,10 @@ _MESSAGE_KEYS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("python", r"^Object of type 'None' cannot be called$", "pyright:reportOptionalCall"),
         ("python", r"^Operator '[^']+' not supported for 'None'$", "pyright:reportOptionalOperand"),
         ("python", r"^'None' is not iterable$", "pyright:reportGeneralTypeIssues"),
+        ("python", r"^Missing positional arguments? .* in call to <ID>$", "mypy:call-arg"),
+        ("python", r"^TypeError: \S+ got an unexpected keyword argument <ID>$", "python:TypeError"),
+        ("typescript", r"^Cannot redeclare exported variable <ID>\.$", "ts:2323"),
+        ("typescript", r"^Duplicate identifier <ID>\.$", "ts:2300"),
         ("typescript", r"^Type <ID> is not assignable to type <ID> with <ID>\. Consider adding 'undefined' to the types? of the target",
          "ts:2375"),
         ("typescript", r"^(?:Variable|Member) <ID> implicitly has an (?:'any'|<ID>) type\.$", "ts:7005"),

@@ -34,6 +34,7 @@ Run from the repository root (about 3 minutes on 2 cores; downloads are reused):
 
     .venv/bin/python scripts/build_corpus.py            # everything
     .venv/bin/python scripts/build_corpus.py --label    # relabel the last raw output only
+    .venv/bin/python scripts/build_corpus.py --relabel  # recompute the committed corpus's truth only
 """
 
 from __future__ import annotations
@@ -999,6 +1000,7 @@ VARIANTS: dict[str, str] = {
     "python:TypeError:not-subscriptable": r"object is not subscriptable",
     "python:TypeError:not-callable": r"object is not callable",
     "python:TypeError:concatenate": r"can only concatenate|unsupported operand type\(s\) for \+: '(str' and '(int|float)|(int|float)' and 'str)'",
+    "python:TypeError:unsupported-operand": r"unsupported operand type\(s\)",
     "python:TypeError:unhashable": r"unhashable type",
     "python:TypeError:not-iterable": r"'(?!NoneType')[^']+' object is not iterable",
     "python:TypeError:unsupported-comparison": r"not supported between instances of",
@@ -1010,6 +1012,7 @@ VARIANTS: dict[str, str] = {
     # Node.js: one entry per message family of an error class
     "node:TypeError:cannot-read-properties": r"Cannot read propert",
     "node:TypeError:not-a-function": r"is not a function",
+    "node:TypeError:assign-to-constant": r"Assignment to constant variable",
     "node:ReferenceError": r"is not defined(?! in ES module scope)",
     "node:ReferenceError:require-in-esm": r"require is not defined in ES module scope",
     "node:SyntaxError:import-outside-module": r"Cannot use import statement outside a module",
@@ -1045,6 +1048,12 @@ CLASSES: tuple[EquivalenceClass, ...] = (
          ("rustc", "E0433", r"cannot find type")),
     ),
     EquivalenceClass(
+        "undeclared-type", "A Rust type that is not in scope (`HashMap` without its `use`): rustc words it the same "
+        "under E0425 and E0433, and the E0433 entry, written for that message, answers both.",
+        ("rustc:E0433",),
+        (("rustc", "E0425", r"cannot find type"), ("rustc", "E0433", r"cannot find type")),
+    ),
+    EquivalenceClass(
         "node-types-missing", "Node.js globals (require, process, Buffer) without @types/node.",
         ("ts:2580",),
         (("tsc", "2580", ""), ("tsc", "2591", "")),
@@ -1074,7 +1083,7 @@ CLASSES: tuple[EquivalenceClass, ...] = (
     ),
     EquivalenceClass(
         "dead-store", "A value is assigned and overwritten or dropped before it is read.",
-        ("staticcheck:SA4006",),
+        ("staticcheck:SA4006", "rustc:unused_assignments"),
         (("rustc", "unused_assignments", ""),),
     ),
     EquivalenceClass(
@@ -1155,7 +1164,7 @@ CLASSES: tuple[EquivalenceClass, ...] = (
     ),
     EquivalenceClass(
         "redefinition", "A name is defined twice in one scope; the first definition is dead or shadowed.",
-        ("ruff:F811", "rustc:E0428"),
+        ("ruff:F811", "rustc:E0428", "ts:2451"),
         (("ruff", "F811", ""), ("mypy", "no-redef", ""), ("pyright", "reportRedeclaration", ""), ("rustc", "E0428", ""),
          ("rustc", "E0592", ""), ("tsc", "2323", ""), ("tsc", "2451", ""), ("tsc", "2300", "")),
     ),
@@ -1195,7 +1204,7 @@ CLASSES: tuple[EquivalenceClass, ...] = (
     ),
     EquivalenceClass(
         "assign-to-constant", "A binding declared constant / immutable is assigned again.",
-        ("ts:2588", "rustc:E0384"),
+        ("ts:2588", "rustc:E0384", "node:TypeError:assign-to-constant"),
         (("node", "TypeError", r"Assignment to constant variable"), ("tsc", "2588", ""), ("rustc", "E0384", "")),
     ),
     EquivalenceClass(
@@ -1317,14 +1326,52 @@ def summary(rows: list[dict], labeller: Labeller) -> dict:
     return dict(sorted(by_tool.items()))
 
 
+def write_meta(out: Path, meta: dict) -> None:
+    # One top-level key a line: readable in a diff, small on disk.
+    body = ",\n".join(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in meta.items())
+    (out / "corpus-meta.json").write_text("{\n" + body + "\n}\n")
+
+
+def relabel(out: Path) -> int:
+    """The corpus's queries kept as they are (their messages are already cleaned), truth recomputed."""
+    log("relabelling against the knowledge base (starter + ruff + rustc docs)")
+    knowledge = load_knowledge()
+    labeller = Labeller(knowledge)
+    rows = [json.loads(line) for line in (out / "corpus.jsonl").open(encoding="utf-8") if line.strip()]
+    changed = 0
+    for row in rows:
+        truth = labeller.truth(Diagnostic(row["tool"], row["code"], row["message"], row["file"]))
+        changed += truth != row["truth"]
+        row["truth"] = truth
+    with (out / "corpus.jsonl").open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    meta = json.loads((out / "corpus-meta.json").read_text())
+    meta.update({
+        "knowledge_base": {"entries": len(knowledge), "by_source": dict(collections.Counter(e.source or "-" for e in knowledge))},
+        "by_tool": summary(rows, labeller),
+        "classes": [{"name": c.name, "doc": c.doc, "members": list(c.members),
+                     "matches": [list(m) for m in c.matches]} for c in CLASSES],
+        "variants": VARIANTS,
+    })
+    write_meta(out, meta)
+    log(f"relabelled {len(rows)} queries in {out}: {changed} changed truth")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch directory (downloads, tools, raw output)")
     parser.add_argument("--label", action="store_true", help="only relabel WORK/raw.jsonl from the last full run")
+    parser.add_argument("--relabel", action="store_true",
+                        help="only recompute the truth of the corpus in --out (after a change to the knowledge base or "
+                             "the truth tables), without the raw output")
     parser.add_argument("--per-rule", type=int, default=4, help="distinct messages kept per (tool, code)")
     parser.add_argument("--per-ruff-rule", type=int, default=2, help="the same for ruff (it has ~900 rules)")
     parser.add_argument("--out", type=Path, default=DATA)
     args = parser.parse_args()
+    if args.relabel:
+        return relabel(args.out)
     args.work.mkdir(parents=True, exist_ok=True)
     raw_path, raw_meta = args.work / "raw.jsonl", args.work / "raw-meta.json"
     if args.label:
@@ -1357,9 +1404,7 @@ def main() -> int:
         "variants": VARIANTS,
         "rules": rules,
     })
-    # One top-level key a line: readable in a diff, small on disk.
-    body = ",\n".join(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in meta.items())
-    (args.out / "corpus-meta.json").write_text("{\n" + body + "\n}\n")
+    write_meta(args.out, meta)
     size = sum(p.stat().st_size for p in args.out.iterdir())
     log(f"wrote {len(rows)} queries from {len(raw)} diagnostics to {args.out} ({size / 1000:.0f} kB)")
     for tool, stats in meta["by_tool"].items():

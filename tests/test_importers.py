@@ -31,6 +31,16 @@ def test_a_ruff_rule_becomes_an_entry_with_a_link_free_solution_and_the_correcte
     assert entry.fix == "def f(x=None):\n    x = x or []"
 
 
+def test_a_ruff_rule_is_worded_by_its_first_message_format_and_a_removed_rule_is_left_out():
+    rules = [{**RULE, "code": "DTZ001", "message_formats": ["`datetime.datetime()` called without a `tzinfo` argument",
+                                                            "`tzinfo=None` passed to `datetime.datetime()`"]},
+             {**RULE, "code": "E999", "message_formats": ["SyntaxError"], "status": {"Removed": {"since": "0.8.0"}}},
+             {**RULE, "code": "B006", "status": {"Stable": {"since": "v0.0.94"}}}]
+    entries = ruff_entries(rules)
+    assert [e.id for e in entries] == ["ruff:DTZ001", "ruff:B006"]
+    assert entries[0].error == "`datetime.datetime()` called without a `tzinfo` argument"
+
+
 def test_a_rustc_explanation_becomes_an_entry_with_its_corrected_example():
     text = ("A variable was used after its contents have been moved elsewhere.\n\nErroneous code example:\n\n"
             "```compile_fail,E0382\nlet y = x;\nuse(x);\n```\n\nBorrow it instead of moving it.\n\n```\nlet y = &x;\n```\n")

@@ -293,7 +293,7 @@ def test_fingerprint_changes_with_the_tool_the_code_or_the_text(source, code, te
 @pytest.mark.parametrize(
     ("message", "text"),
     [
-        ("`os.chmod()` should be replaced by `Path.chmod()`", "'os.chmod()' should be replaced by 'Path.chmod()'"),
+        ("`os.chmod()` should be replaced by `Path.chmod()`", "'os.chmod'() should be replaced by 'Path.chmod'()"),
         ("Unnecessary `pass` statement", "Unnecessary 'pass' statement"),
         ("Logging statement uses `+`", "Logging statement uses '+'"),
         ("Missing type annotation for `**kwargs`", "Missing type annotation for **<ID>"),
@@ -337,3 +337,38 @@ def test_a_bare_message_worded_as_a_known_rule_names_that_rule_in_its_language_o
     text = normalise('Name "BytesIO" already defined (possibly by an import)').text
     assert message_keys(text, "python") == ["mypy:no-redef"]
     assert message_keys(text, "rust") == []
+
+
+def test_a_redeclared_typescript_variable_or_a_mypy_or_cpython_call_mismatch_reaches_the_entries_that_answer_it():
+    from hybrid_lsp.normalise import alias_keys, message_keys
+
+    redeclared = normalise("Cannot redeclare exported variable 'sendfile'.").text
+    assert message_keys(redeclared, "typescript") == ["ts:2323"]
+    assert alias_keys("ts:2323", redeclared) == ["ts:2451"]
+    missing = normalise('Missing positional argument "fix" in call to "depr"').text
+    assert [alias for own in message_keys(missing, "python") for alias in alias_keys(own, missing)] == ["pyright:reportCallIssue"]
+    keyword = normalise("TypeError: fetch() got an unexpected keyword argument 'timeout'").text
+    assert [alias for own in message_keys(keyword, "python") for alias in alias_keys(own, keyword)] == ["mypy:call-arg"]
+    assert alias_keys("python:TypeError", normalise("TypeError: 'int' object is not iterable").text) == []
+
+
+# -- compiler severity labels and quoted calls --------------------------------------------------------
+
+
+def test_a_compiler_severity_label_is_not_part_of_the_message():
+    assert normalise("error[E0382]: borrow of moved value: `v`").text == normalise("borrow of moved value: `w`").text
+    assert normalise("warning: unused variable: `x`").text == "unused variable: <ID>"
+    assert normalise("src/main.rs:3:5: error: could not compile").text == "could not compile"
+    assert normalise("fatal error: all goroutines are asleep - deadlock!").text.startswith("fatal error:")
+
+
+def test_a_quoted_call_keeps_its_parentheses_so_a_call_and_a_bare_name_stay_apart():
+    from hybrid_lsp.relevance import template_match
+
+    call = normalise("Unnecessary `dict()` call (rewrite as a literal)").text
+    assert call == "Unnecessary 'dict'() call (rewrite as a literal)"
+    assert template_match(call, normalise("Unnecessary `{kind}()` call (rewrite as a literal)").text) == 1.0
+    assert template_match(call, normalise("Unnecessary `{literal_type}` call (rewrite as a literal)").text) == 0.0
+    result = normalise("Call `client.fetch()` before `__init__()`")
+    assert result.text == "Call <ID>() before '__init__'()"
+    assert result.identifiers == ("client.fetch()",)
