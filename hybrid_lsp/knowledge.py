@@ -94,15 +94,20 @@ class Entry:
         """What a point stores: the entry as one JSON string, and beside it only the fields that
         are filtered on or read to rank candidates. The engine converts and decodes a payload
         field by field (a few microseconds each), so the entry's own fields stay inside the string."""
-        norm = normalise(self.error)
+        normalised, fingerprint_ = self.derived()
         return {
             "entry": json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")),
             "entry_id": self.id,
             "key": self.key,
-            "fingerprint": fingerprint(self.source, self.code, norm.text),
-            "normalised": norm.text,
+            "fingerprint": fingerprint_,
+            "normalised": normalised,
             "language": self.language,
         }
+
+    def derived(self) -> tuple[str, str]:
+        """The normalised message and fingerprint this version of normalise.py gives the entry."""
+        norm = normalise(self.error)
+        return norm.text, fingerprint(self.source, self.code, norm.text)
 
 
 def point_id(entry_id: str) -> str:
@@ -341,6 +346,24 @@ class KnowledgeBase:
             if moved:
                 shard.delete(moved)
             shard.upsert(by_collection.get(name, []))
+
+    def renormalise(self) -> int:
+        """Store again the entries whose normalised text or fingerprint another version of
+        normalise.py made (after an upgrade): lookups by fingerprint and the lexical features
+        would otherwise miss them. What users did with them is kept, as by any replacement."""
+        stale = []
+        for shard in self._shards.values():
+            for record in shard.scroll():
+                payload = record.payload or {}
+                try:
+                    entry = stored_entry(payload)
+                except (KeyError, ValueError, TypeError):
+                    continue  # `kb rebuild` reports unreadable points
+                if entry.derived() != (payload.get("normalised"), payload.get("fingerprint")):
+                    stale.append(entry)
+        if stale:
+            self.add(stale)
+        return len(stale)
 
     def replay_journal(self) -> int:
         """Apply what was journaled but not yet stored when the last process stopped."""

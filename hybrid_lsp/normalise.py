@@ -171,6 +171,12 @@ def normalise(message: str) -> Normalised:
     return Normalised(text=text, identifiers=tuple(identifiers), truncated=truncated)
 
 
+def version() -> str:
+    """Stands for this module's behaviour: stored entries carry normalised text and fingerprints
+    made by it, and are derived again when it changes (KnowledgeBase.renormalise)."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 def fingerprint(source: str, code: str, normalised_text: str) -> str:
     """One diagnostic, one fingerprint: stable across identifiers, paths and locations."""
     key = f"{canonical_source(source)}|{canonical_code(code)}|{normalised_text}"

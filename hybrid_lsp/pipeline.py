@@ -24,6 +24,7 @@ from .config import COLLECTIONS, HISTORY, Settings, local_api_key, qdrant_api_ke
 from .embedding import OLLAMA, Embedder, OllamaEmbedder
 from .history import History, Interaction
 from .knowledge import KnowledgeBase, Match, read_jsonl_file
+from .normalise import version as normalise_version
 from .learning import Learning, demoted
 from .query import ErrorQuery
 from .redact import redact
@@ -119,6 +120,8 @@ class Pipeline:
         self._inflight: dict[tuple[str, str, str], list] = {}
         if starter:
             self.load_starter()
+        if owned is not None:
+            self.refresh_normalised()
         recent = self.history.list(30)
         self.remote_usage = RemoteUsage.measure([
             (i.prompt_chars, i.prompt_tokens, i.completion_tokens) for i in recent if i.route == "remote"])
@@ -194,6 +197,19 @@ class Pipeline:
         self.knowledge.add(entries)
         self.store.update_meta(starter=digest)
         return len(entries)
+
+    def refresh_normalised(self) -> int:
+        """Once per version of normalise.py: entries stored by another one are derived again."""
+        version = normalise_version()
+        if self.store.read_meta().get("normalisation") == version:
+            return 0
+        started = time.monotonic()
+        count = self.knowledge.renormalise()
+        self.store.update_meta(normalisation=version)
+        if count:
+            log.info("normalisation changed: %d stored entr%s derived again in %.1f s", count,
+                     "y" if count == 1 else "ies", time.monotonic() - started)
+        return count
 
     def configure(self, settings: Settings) -> None:
         self.settings = settings

@@ -29,6 +29,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from .embedding import DENSE, SPARSE
+from .normalise import version as normalise_version
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -398,8 +399,8 @@ class Store:
         if failures:
             self.close()
             raise next((f for f in failures if isinstance(f, StoreBusy)), failures[0])
-        if not meta:
-            self.write_meta({"schema": SCHEMA_VERSION, "embedding": model_id})
+        if not meta:  # a new store: whatever it will hold is normalised by this version
+            self.write_meta({"schema": SCHEMA_VERSION, "embedding": model_id, "normalisation": normalise_version()})
 
     def read_meta(self) -> dict[str, Any]:
         try:

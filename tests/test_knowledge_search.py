@@ -155,3 +155,38 @@ def test_a_rule_with_many_entries_is_answered_by_the_ones_closest_to_the_message
         assert [r.query is None for r in lookups] == [True, False, False]
     finally:
         pipeline.close()
+
+
+def test_entries_stored_by_another_normalisation_are_derived_again_once_keeping_their_outcomes(tmp_path):
+    import json
+
+    from hybrid_lsp.knowledge import point_id
+    from hybrid_lsp.normalise import version
+
+    data = tmp_path / "data"
+    pipeline = _kb_with(tmp_path, [
+        {"id": "rustc:E0382", "error": "error[E0382]: borrow of moved value: `v`", "solution": "Clone it.",
+         "source": "rustc", "code": "E0382", "language": "rust"},
+    ])
+    try:
+        pipeline.knowledge.record_outcome("rustc:E0382", "i1", "accepted")
+        # As an earlier version stored it: another normalised text, hence another fingerprint.
+        shard = pipeline.store.shards["error-solutions"]
+        shard.set_payload(point_id("rustc:E0382"), {"normalised": "error[E0382]: borrow of moved value: <ID>",
+                                                    "fingerprint": "stale"})
+        meta = pipeline.store.read_meta()
+        pipeline.store.write_meta({k: v for k, v in meta.items() if k != "normalisation"})
+    finally:
+        pipeline.close()
+
+    pipeline = Pipeline(data, Settings(), starter=False)
+    try:
+        record = pipeline.store.shards["error-solutions"].retrieve([point_id("rustc:E0382")])[0]
+        assert record.payload["normalised"] == "borrow of moved value: <ID>"
+        assert record.payload["counts"] == {"accepted": 1}
+        match = _search(pipeline, "borrow of moved value: `data`", "rustc", "E0382", "rust")[0]
+        assert (match.entry.id, match.via) == ("rustc:E0382", "fingerprint")
+        assert pipeline.refresh_normalised() == 0  # once per version
+    finally:
+        pipeline.close()
+    assert json.loads((data / "store.json").read_text())["normalisation"] == version()
