@@ -271,6 +271,8 @@ async def test_command_arguments_that_are_wrong_get_a_clear_error(lsp: LanguageC
         await execute(lsp, "hybridLsp.accept", "00000000-0000-0000-0000-000000000000")
     with pytest.raises(Exception, match="not made by hybrid-lsp"):
         await lsp.code_action_resolve_async(types.CodeAction(title="x", data={"foo": 1}))
+    with pytest.raises(Exception, match="came back without its diagnostic"):
+        await lsp.code_action_resolve_async(types.CodeAction(title="x", data={"uri": URI, "version": 1}))
 
 
 @pytest.mark.asyncio
