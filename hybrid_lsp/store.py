@@ -139,10 +139,14 @@ class Shard:
             config = qe.EdgeConfig(
                 vectors={DENSE: qe.EdgeVectorParams(size=dimensions, distance=qe.Distance.Cosine, memory=qe.Memory.Cold)},
                 sparse_vectors=sparse,
-                payload_memory=qe.Memory.Cold, max_search_threads=threads, wal_enabled=not self._journaled)
+                payload_memory=qe.Memory.Cold, id_tracker_memory=qe.Memory.Cold, max_search_threads=threads,
+                wal_enabled=not self._journaled)
             shard = qe.EdgeShard.create(str(path), config)
             for field in _INDEXED_KEYWORDS:
-                shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+                # Looked up by exact value (a filtered read, or a plain search among a rule's
+                # entries): no per-value HNSW links to build, and the index stays on disk.
+                shard.update(qe.UpdateOperation.create_field_index(
+                    field, qe.KeywordIndexParams(enable_hnsw=False, memory=qe.Memory.Cold)))
             shard.update(qe.UpdateOperation.create_field_index("ts", qe.PayloadSchemaType.Float))
             return shard
         except Exception as exc:  # the engine reports every failure as a plain Exception
