@@ -18,6 +18,7 @@ FIGURES = (
     "search_medium_p99",
     "search_large_p50",
     "search_large_p99",
+    "search_large_first_pass_p99",
     "search_large_cached_p50",
     "import_rate",
     "store_size",

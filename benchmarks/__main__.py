@@ -47,7 +47,10 @@ NOTES = [
      "synthetic entries (real tools' message templates x realistic identifiers, `benchmarks/corpus.py`) "
      "imported with `KnowledgeBase.add`. Reference: qdrant-client local mode (`QdrantClient(path=...)`) "
      "with the same points (same dense and BM25 vectors, payloads and collections), asked the same "
-     "dense + sparse top-10 queries per collection after the same query embedding."),
+     "dense + sparse top-10 queries per collection after the same query embedding. Each query set runs "
+     "twice after its warm-up: the figures are the second pass (a server in steady state, the store's "
+     "memory-mapped pages resident); the first pass's p99 at the largest size is reported beside them. "
+     "hybrid-lsp's import is timed over its chunks back to back, before the references import theirs."),
     ("Import reference: the same precomputed points upserted straight into Qdrant Edge shards with the "
      "same configuration (the engine alone: no normalisation, payload building or embedding)."),
     ("Store size: space allocated on disk (Qdrant preallocates sparse files; their apparent size is in the "
