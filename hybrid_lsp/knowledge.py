@@ -453,7 +453,7 @@ class KnowledgeBase:
             # Just after start the model is still loading: an exact tool+code or fingerprint hit
             # answers without it (and is not cached, so the full search runs once it is ready).
             wanted = [c for c in collections if c in self._shards]
-            exact = self._exact(message_text, key, fingerprint_, language, wanted[0], _QueryVector(None, "")) if wanted else {}
+            exact = self._exact(message_text, key, fingerprint_, language, wanted[0], _QueryVector(None, ""))[0] if wanted else {}
             if exact:
                 return self._matches(sorted(exact.values(), key=lambda m: m.relevance, reverse=True)[:limit])
         results = self._search(message_text, key=key, fingerprint_=fingerprint_, language=language,
@@ -471,7 +471,7 @@ class KnowledgeBase:
             return []
         vector = _QueryVector(self._embedder, message_text)
         first = wanted[0]
-        found = self._exact(message_text, key, fingerprint_, language, first, vector)
+        found, complete = self._exact(message_text, key, fingerprint_, language, first, vector, message_first=True)
         if any(m.relevance >= self.exact_key_relevance for m in found.values()):
             # The diagnostic's own rule (or this very message) has an entry that fits it, and no
             # search hit may outrank such an entry (see below): the search would change nothing
@@ -479,6 +479,8 @@ class KnowledgeBase:
             exact = self._matches(sorted(found.values(), key=lambda m: m.relevance, reverse=True)[:limit])
             if exact and exact[0].relevance >= self.exact_key_relevance:
                 return exact
+        if not complete:
+            found, _ = self._exact(message_text, key, fingerprint_, language, first, vector)
         query_vector = vector.array()
         dense = query_vector.tolist()
         sparse = self._embedder.sparse_query(message_text)
@@ -592,14 +594,17 @@ class KnowledgeBase:
         return list(dict.fromkeys((f, v) for f, v in lookups if v))
 
     def _exact(self, message_text: str, key: str, fingerprint_: str, language: str, first: str,
-               vector: _QueryVector) -> dict[str, _Ranked]:
-        """Entries of the first collection with the diagnostic's own tool+code, or fingerprint."""
+               vector: _QueryVector, *, message_first: bool = False) -> tuple[dict[str, _Ranked], bool]:
+        """Entries of the first collection with the diagnostic's own tool+code, or fingerprint, and
+        whether every lookup was made: with `message_first`, entries for this very message (its
+        fingerprint, relevance 0.99, above any rule's entry) end the lookups when there are any."""
         found: dict[str, _Ranked] = {}
         shard = self._shards[first]
         lookups = self._lookups(message_text, key, fingerprint_, language)
-        hits = _lookup(shard, lookups, vector, self._crowded)
+        alone = message_first and bool(lookups) and lookups[0][0] == "fingerprint"
+        hits = _lookup(shard, lookups[:1] if alone else lookups, vector, self._crowded)
         for field_name, value in lookups:
-            if (field_name, value) not in hits:  # a fallback lookup (the rule's equivalents)
+            if (field_name, value) not in hits:  # the rule's lookups, or a fallback (its equivalents)
                 hits.update(_lookup(shard, [pair for pair in lookups if pair not in hits], vector, self._crowded))
             same_field = []
             for hit in hits[(field_name, value)]:
@@ -616,7 +621,9 @@ class KnowledgeBase:
                         match.relevance = min(match.relevance, self.exact_key_relevance - 0.02)
             for match in same_field:
                 found[match.hit.entry_id] = match
-        return found
+            if alone and field_name == "fingerprint" and found:
+                return found, False  # the rule's lookups were not made
+        return found, True
 
     def _rank_variants(self, matches: list[_Ranked], *, exact: bool) -> None:
         """Entries of the diagnostic's tool+code, best first, with a relevance that says whether they fit.
@@ -701,7 +708,10 @@ def _lookup(shard: Any, lookups: list[tuple[str, str]], vector: _QueryVector,
                 qe.QueryRequest(limit=EXACT_LIMIT + 1, query=None, filter=_equals(*pair), with_payload=_BRIEF)
                 for pair, nearest in zip(lookups, near, strict=True)]
     answers = shard.query_batch(requests)
-    more = [i for i, answer in enumerate(answers) if len(answer) > EXACT_LIMIT]
+    # Entries sharing the message's fingerprint all read as this very message: which of many are
+    # read is immaterial (learned fixes among them are read by learned_for), so only a rule's
+    # entries, which differ in wording, are narrowed to the ones closest to the message.
+    more = [i for i, answer in enumerate(answers) if len(answer) > EXACT_LIMIT and lookups[i][0] == "key"]
     crowded.update(lookups[i] for i in more)
     dense = vector.values() if more else None
     if dense is not None:

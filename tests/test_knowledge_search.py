@@ -86,11 +86,14 @@ class _Requests:
 
     def __init__(self, shard):
         self.seen: list = []
+        self.answers: list = []
         original = shard.query_batch
 
         def query_batch(requests):
             self.seen.extend(requests)
-            return original(requests)
+            answers = original(requests)
+            self.answers.extend(answers)
+            return answers
 
         shard.query_batch = query_batch
 
@@ -115,9 +118,15 @@ def test_a_diagnostic_its_own_rule_answers_skips_the_search_unless_outcomes_lowe
     try:
         spy = {name: _Requests(shard) for name, shard in pipeline.knowledge._shards.items()}
         first = _search(pipeline, "`sys` imported but unused", "ruff", "F401")
-        assert first[0].entry.id == "ruff:F401" and first[0].via in ("key", "fingerprint")
+        assert (first[0].entry.id, first[0].via) == ("ruff:F401", "fingerprint")
         assert first[0].relevance >= pipeline.knowledge.exact_key_relevance
         assert sum(s.nearest(SPARSE) for s in spy.values()) == 0  # no search beyond the exact lookups
+        # An entry for this very message answers before any rule's: the rule is not even looked up.
+        assert not any("ruff:F401" in repr(r.filter) for s in spy.values() for r in s.seen)
+        # Worded otherwise, the rule's entry answers, still without a search.
+        other = _search(pipeline, "`sys` imported but unused; consider removing", "ruff", "F401")
+        assert (other[0].entry.id, other[0].via) == ("ruff:F401", "key")
+        assert sum(s.nearest(SPARSE) for s in spy.values()) == 0
 
         # Rejected three times: served lower, so the full search runs and the list holds the rest.
         for n in range(3):
@@ -148,8 +157,13 @@ def test_a_rule_with_many_entries_is_answered_by_the_ones_closest_to_the_message
         spy = _Requests(pipeline.knowledge._shards["error-solutions"])
         for attempt in range(2):
             pipeline.knowledge._changed()
-            matches = _search(pipeline, "the cron schedule parser widget stopped responding", "demo", "W1")
-            assert {m.entry.id for m in matches} == cron, attempt
+            # Worded a little differently from every entry: no entry for this very message, so the
+            # rule's entries are looked up.
+            matches = _search(pipeline, "the cron schedule parser widget stopped responding again", "demo", "W1")
+            assert matches[0].entry.id in cron, attempt
+            # What the rule's lookup read: every entry written for the cron parser.
+            read = [a for r, a in zip(spy.seen, spy.answers, strict=True) if "W1" in repr(r.filter)][-1]
+            assert cron <= {p.payload["entry_id"] for p in read}, attempt
         # The second time the lookup is known to be crowded: asked for the nearest entries at once.
         lookups = [r for r in spy.seen if "W1" in repr(r.filter)]
         assert [r.query is None for r in lookups] == [True, False, False]
