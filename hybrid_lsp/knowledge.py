@@ -453,9 +453,10 @@ class KnowledgeBase:
             # Just after start the model is still loading: an exact tool+code or fingerprint hit
             # answers without it (and is not cached, so the full search runs once it is ready).
             wanted = [c for c in collections if c in self._shards]
-            exact = self._exact(message_text, key, fingerprint_, language, wanted[0], _QueryVector(None, ""))[0] if wanted else {}
+            exact = self._exact(message_text, key, fingerprint_, language, wanted[0],
+                                _QueryVector(self._embedder, message_text))[0] if wanted else {}
             if exact:
-                return self._matches(sorted(exact.values(), key=lambda m: m.relevance, reverse=True)[:limit])
+                return self._best(exact, limit)
         results = self._search(message_text, key=key, fingerprint_=fingerprint_, language=language,
                                collections=tuple(collections), limit=limit)
         with self._cache_lock:
@@ -476,7 +477,7 @@ class KnowledgeBase:
             # The diagnostic's own rule (or this very message) has an entry that fits it, and no
             # search hit may outrank such an entry (see below): the search would change nothing
             # the answer uses, unless outcomes have lowered that entry.
-            exact = self._matches(sorted(found.values(), key=lambda m: m.relevance, reverse=True)[:limit])
+            exact = self._best(found, limit)
             if exact and exact[0].relevance >= self.exact_key_relevance:
                 return exact
         if not complete:
@@ -540,6 +541,10 @@ class KnowledgeBase:
         results = list(found.values()) + [m for m in candidates if m.hit.entry_id not in found]
         results.sort(key=lambda m: m.relevance, reverse=True)
         return self._matches(results[:limit])
+
+    def _best(self, found: dict[str, _Ranked], limit: int) -> list[Match]:
+        """The exact lookups' best entries, as matches."""
+        return self._matches(sorted(found.values(), key=lambda m: m.relevance, reverse=True)[:limit])
 
     def _matches(self, ranked: list[_Ranked]) -> list[Match]:
         """The ranked hits with their whole entries: one read per collection, for the few returned."""
@@ -670,21 +675,18 @@ class _QueryVector:
     """The message's dense vector, embedded once, and only if a search needs it: a diagnostic
     answered by its own rule's entry may need none. None while the model is still loading."""
 
-    def __init__(self, embedder: Embedder | None, text: str) -> None:
+    def __init__(self, embedder: Embedder, text: str) -> None:
         self._embedder = embedder
         self._text = text
         self._array: np.ndarray | None = None
 
     def array(self) -> np.ndarray:
         if self._array is None:
-            assert self._embedder is not None
             self._array = self._embedder.dense([self._text])[0]
         return self._array
 
     def values(self) -> list[float] | None:
-        if self._embedder is None or not self._embedder.ready:
-            return None
-        return self.array().tolist()
+        return self.array().tolist() if self._embedder.ready else None
 
 
 def _equals(field_name: str, value: str) -> qe.Filter:
@@ -702,25 +704,26 @@ def _lookup(shard: Any, lookups: list[tuple[str, str]], vector: _QueryVector,
     if not lookups:
         return {}
     dense = vector.values() if any(pair in crowded for pair in lookups) else None
-    near = [pair in crowded and dense is not None for pair in lookups]
-    requests = [qe.QueryRequest(limit=EXACT_LIMIT, query=qe.Query.Nearest(dense, using=DENSE), filter=_equals(*pair),
-                                with_payload=_BRIEF) if nearest else
-                qe.QueryRequest(limit=EXACT_LIMIT + 1, query=None, filter=_equals(*pair), with_payload=_BRIEF)
-                for pair, nearest in zip(lookups, near, strict=True)]
-    answers = shard.query_batch(requests)
+    answers = shard.query_batch([_lookup_request(pair, dense if pair in crowded else None) for pair in lookups])
     # Entries sharing the message's fingerprint all read as this very message: which of many are
     # read is immaterial (learned fixes among them are read by learned_for), so only a rule's
     # entries, which differ in wording, are narrowed to the ones closest to the message.
     more = [i for i, answer in enumerate(answers) if len(answer) > EXACT_LIMIT and lookups[i][0] == "key"]
     crowded.update(lookups[i] for i in more)
-    dense = vector.values() if more else None
-    if dense is not None:
-        nearest = shard.query_batch([
-            qe.QueryRequest(limit=EXACT_LIMIT, query=qe.Query.Nearest(dense, using=DENSE),
-                            filter=_equals(*lookups[i]), with_payload=_BRIEF) for i in more])
+    if more and (dense := dense or vector.values()) is not None:
+        nearest = shard.query_batch([_lookup_request(lookups[i], dense) for i in more])
         for i, answer in zip(more, nearest, strict=True):
             answers[i] = answer
     return {pair: _sorted_hits(answer[:EXACT_LIMIT]) for pair, answer in zip(lookups, answers, strict=True)}
+
+
+def _lookup_request(pair: tuple[str, str], dense: list[float] | None) -> qe.QueryRequest:
+    """The entries whose field has the value: the first EXACT_LIMIT + 1 (telling whether there are
+    more), or with the message's vector the EXACT_LIMIT closest to it."""
+    if dense is None:
+        return qe.QueryRequest(limit=EXACT_LIMIT + 1, query=None, filter=_equals(*pair), with_payload=_BRIEF)
+    return qe.QueryRequest(limit=EXACT_LIMIT, query=qe.Query.Nearest(dense, using=DENSE), filter=_equals(*pair),
+                           with_payload=_BRIEF)
 
 
 def _briefs(shard: Any, pids: set[uuid.UUID], query: np.ndarray) -> dict[uuid.UUID, tuple[_Hit, float]]:

@@ -8,6 +8,7 @@ the knowledge base and grouped in statistics. Pure functions, no I/O.
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import json
 import keyword
@@ -171,6 +172,7 @@ def normalise(message: str) -> Normalised:
     return Normalised(text=text, identifiers=tuple(identifiers), truncated=truncated)
 
 
+@functools.cache
 def version() -> str:
     """Stands for this module's behaviour: stored entries carry normalised text and fingerprints
     made by it, and are derived again when it changes (KnowledgeBase.renormalise)."""
