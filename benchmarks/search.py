@@ -158,8 +158,7 @@ def search_samples(pipeline: Pipeline, items: list[ErrorQuery], warmup: int, cac
     forget = getattr(knowledge, "_changed", None)  # absent when the knowledge base has no cache
 
     def one(q: ErrorQuery) -> None:
-        knowledge.search(q.search_text(), key=q.key, fingerprint_=q.fingerprint, language=q.language,
-                         collections=settings.collections, limit=limit)
+        knowledge.lookup(q, settings.collections, limit)
 
     for q in items[:warmup]:
         one(q)

@@ -332,21 +332,21 @@ def _kb(args: argparse.Namespace) -> int:
                 knowledge.add(entries)
                 print(f"{path}: imported {len(entries)} entries")
             if args.tool:
-                from .importers import ImporterError, collect
+                from .importers import ImporterError, collect, keep_existing
 
                 try:
                     entries = collect(args.tool)
                 except ImporterError as exc:
                     print(f"hybrid-lsp: {exc}", file=sys.stderr)
                     return 2
-                kept = 0
+                kept, new = 0, len(entries)
                 if not args.overwrite:
-                    existing = {entry.id for entry in knowledge.export()}
-                    kept = sum(entry.id in existing for entry in entries)
-                    entries = [entry for entry in entries if entry.id not in existing]
+                    entries, kept = keep_existing(entries, {entry.id: entry for entry in knowledge.export()})
+                    new -= kept
                 knowledge.add(entries)
-                print(f"{args.tool}: imported {len(entries)} entries from its documentation"
-                      + (f"; kept {kept} existing ones (--overwrite replaces them)" if kept else ""))
+                print(f"{args.tool}: imported {new} entries from its documentation"
+                      + (f"; kept {kept} existing ones, adding the docs' wordings (--overwrite replaces them)"
+                         if kept else ""))
             _build_index(pipeline)
         elif args.kb_command == "export":
             out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from .knowledge import Entry
 
@@ -50,7 +51,8 @@ def ruff_entries(rules: list[dict]) -> list[Entry]:
     for rule in rules:
         code, name = rule.get("code"), rule.get("name", "")
         # A rule's message formats come in the order its check writes them: the first is the rule's
-        # own message, later ones its variants (`tzinfo=None` passed, a blanket `noqa`).
+        # own message, later ones its variants (`tzinfo=None` passed, a blanket `noqa`): the entry
+        # keeps them all, so each finds it.
         formats = rule.get("message_formats") or [rule.get("summary") or ""]
         if not code or not formats[0] or "Removed" in (rule.get("status") or {}):
             continue  # a removed rule is never reported: its entry could only be a wrong match
@@ -67,6 +69,7 @@ def ruff_entries(rules: list[dict]) -> list[Entry]:
             id=f"ruff:{code}", error=formats[0], solution=solution or _plain(rule.get("summary", "")),
             title=name.replace("-", " ").capitalize(), fix=fixes[0].rstrip() if fixes else "",
             language="python", source="ruff", code=code, tags=("ruff-docs", rule.get("linter", "").lower()),
+            variants=tuple(f for f in formats[1:] if f and f != formats[0]),
         ))
     return entries
 
@@ -140,6 +143,23 @@ def _collect_rustc() -> list[Entry]:
 
 
 IMPORTERS: dict[str, Callable[[], list[Entry]]] = {"ruff": _collect_ruff, "rustc": _collect_rustc}
+
+
+def keep_existing(imported: list[Entry], existing: dict[str, Entry]) -> tuple[list[Entry], int]:
+    """What a docs import stores without --overwrite: new entries, and the existing (curated) ones
+    it would replace kept as they are, but given the docs' wordings they lack as variants, so that
+    every message format of the rule still finds them. Also returns how many were kept."""
+    stored, kept = [], 0
+    for entry in imported:
+        own = existing.get(entry.id)
+        if own is None:
+            stored.append(entry)
+            continue
+        kept += 1
+        missing = tuple(w for w in entry.wordings if w not in own.wordings)
+        if missing:
+            stored.append(replace(own, variants=(*own.variants, *missing)))
+    return stored, kept
 
 
 def collect(tool: str) -> list[Entry]:

@@ -1,8 +1,10 @@
 """The knowledge base: known solutions, their JSONL import/export contract, and how they are found.
 
-Lookup order: the exact tool+rule key (e.g. "ruff:F401"), the exact fingerprint, then hybrid search
-(BM25 sparse + dense) over the configured collections. Every candidate gets a calibrated relevance
-(relevance.py) so that routing thresholds mean the same thing whatever the search path.
+Lookup order: the exact fingerprint (this very message), the exact tool+rule key (e.g. "ruff:F401"),
+then hybrid search (BM25 sparse + dense) over the configured collections, which for a message without
+its tool and code also reads the entries worded like it. Every candidate gets a calibrated relevance
+(relevance.py) so that routing thresholds mean the same thing whatever the search path; the raw
+message's fit to the entries' own formats orders the ones no score tells apart.
 """
 
 from __future__ import annotations
@@ -22,13 +24,18 @@ import qdrant_edge as qe
 
 from .config import COLLECTIONS
 from .embedding import DENSE, OLLAMA, SPARSE, Embedder, OllamaEmbedder
-from .normalise import alias_keys, message_keys, canonical_code, canonical_source, fingerprint, normalise
-from .relevance import Calibration, Features, combined, language_agreement, lexical_overlap, outcome_adjusted, template_match, template_words, tokens
+from .normalise import (DERIVED_FIELDS, alias_keys, canonical_code, canonical_source, fingerprint, message_keys,
+                        normalise, wording)
+from .relevance import (Calibration, Features, combined, language_agreement, lexical_overlap, literal_fit,
+                        outcome_adjusted, template_match, template_words, tokens)
 from .journal import EntryJournal
+from .query import ErrorQuery
 from .store import Shard
 
 _NAMESPACE = uuid.UUID("5b0e7d34-8c0e-4d0c-9f8e-0f5c2b6a7e11")
-_FIELDS = ("id", "error", "solution", "title", "fix", "language", "source", "code", "tags", "collection", "edit")
+_FIELDS = ("id", "error", "solution", "title", "fix", "language", "source", "code", "tags", "collection", "edit",
+           "variants")
+MAX_VARIANTS = 32
 MAX_LINE_CHARS = 100_000
 MAX_FIELD_CHARS = 20_000
 # An entry written for one message of a rule code fits a diagnostic when this share of their words
@@ -71,6 +78,9 @@ class Entry:
     tags: tuple[str, ...] = ()
     collection: str = "error-solutions"
     edit: StoredEdit | None = None
+    # Other wordings of the same error (a rule's other message formats): each finds the entry, by
+    # fingerprint and by search, as `error` does.
+    variants: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -88,26 +98,46 @@ class Entry:
             data["collection"] = self.collection
         if self.edit is not None:
             data["edit"] = {"pattern": self.edit.pattern, "replacement": self.edit.replacement}
+        if self.variants:
+            data["variants"] = list(self.variants)
         return data
+
+    @property
+    def wordings(self) -> tuple[str, ...]:
+        return (self.error, *self.variants)
 
     def payload(self) -> dict[str, Any]:
         """What a point stores: the entry as one JSON string, and beside it only the fields that
         are filtered on or read to rank candidates. The engine converts and decodes a payload
         field by field (a few microseconds each), so the entry's own fields stay inside the string."""
-        normalised, fingerprint_ = self.derived()
         return {
             "entry": json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")),
             "entry_id": self.id,
             "key": self.key,
-            "fingerprint": fingerprint_,
-            "normalised": normalised,
+            **self.derived(),
             "language": self.language,
         }
 
-    def derived(self) -> tuple[str, str]:
-        """The normalised message and fingerprint this version of normalise.py gives the entry."""
-        norm = normalise(self.error)
-        return norm.text, fingerprint(self.source, self.code, norm.text)
+    def derived(self) -> dict[str, str | list[str]]:
+        """What this version of normalise.py derives from the entry's wordings: the normalised
+        message, the fingerprint (tool, code and message) and the wording (normalise.wording: what
+        a message without its tool and code is looked up by). With variants each is a list, the
+        error's first: a keyword index matches any element."""
+        texts = list(dict.fromkeys(normalise(text).text for text in self.wordings))
+        derived = dict(zip(DERIVED_FIELDS, (
+            texts,
+            list(dict.fromkeys(fingerprint(self.source, self.code, text) for text in texts)),
+            list(dict.fromkeys(wording(text) for text in texts)),
+        ), strict=True))
+        return {name: values[0] if len(values) == 1 else values for name, values in derived.items()}
+
+
+# A placeholder in a wording: the entry's error (or a variant) is a tool's message format.
+_FORMAT = re.compile(r"\{\w*\}")
+
+
+def _first(value: str | list[str]) -> str:
+    return value if isinstance(value, str) else value[0]
 
 
 def point_id(entry_id: str) -> str:
@@ -160,6 +190,12 @@ def parse_entry(value: Any) -> Entry:
         except re.error as exc:
             raise ValueError(f'"edit.pattern" is not a valid regular expression: {exc}') from None
         edit = StoredEdit(raw_edit["pattern"], raw_edit["replacement"])
+    variants = value.get("variants") or []
+    if not isinstance(variants, list) or not all(isinstance(v, str) and v.strip() for v in variants):
+        raise ValueError('"variants" must be a list of non-empty strings (other wordings of "error")')
+    if len(variants) > MAX_VARIANTS or any(len(v) > MAX_FIELD_CHARS or "\x00" in v for v in variants):
+        raise ValueError(f'"variants" holds at most {MAX_VARIANTS} wordings of at most {MAX_FIELD_CHARS} '
+                         "characters each, without NUL characters")
     return Entry(
         id=text["id"].strip(),
         error=text["error"].strip(),
@@ -172,6 +208,7 @@ def parse_entry(value: Any) -> Entry:
         tags=tuple(tags),
         collection=collection,
         edit=edit,
+        variants=tuple(dict.fromkeys(v.strip() for v in variants if v.strip() != text["error"].strip())),
     )
 
 
@@ -242,6 +279,8 @@ _BRIEF = ["entry_id", "key", "language", "normalised"]
 # Entries read per exact lookup (a rule code, a fingerprint): all of them in a knowledge base with a
 # few per rule, the ones closest to the message when a rule has many.
 EXACT_LIMIT = 16
+# Entries read that are worded like a message without its tool and code (see _search).
+WORDING_LIMIT = 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,11 +290,21 @@ class _Hit:
     key: str
     language: str
     normalised: str
+    wordings: tuple[str, ...]  # normalised, then its variants' normalised texts
 
     @staticmethod
     def of(pid: uuid.UUID, payload: dict[str, Any] | None) -> _Hit:
         p = payload or {}
-        return _Hit(pid, p.get("entry_id", ""), p.get("key", ""), p.get("language", ""), p.get("normalised", ""))
+        value = p.get("normalised", "")
+        wordings = tuple(value) if isinstance(value, list) and value else (str(value),)
+        return _Hit(pid, p.get("entry_id", ""), p.get("key", ""), p.get("language", ""), wordings[0], wordings)
+
+    def fit(self, message_text: str, query_tokens: frozenset[str]) -> tuple[float, float]:
+        """Lexical overlap and template match with the wording the diagnostic is closest to."""
+        if len(self.wordings) == 1:
+            return lexical_overlap(query_tokens, tokens(self.normalised)), template_match(message_text, self.normalised)
+        return (max(lexical_overlap(query_tokens, tokens(w)) for w in self.wordings),
+                max(template_match(message_text, w) for w in self.wordings))
 
 
 @dataclass(slots=True)
@@ -319,11 +368,14 @@ class KnowledgeBase:
         """Point ids, payloads and vectors of a chunk of entries: the work that needs no shard."""
         ids = [point_id(e.id) for e in chunk]
         payloads = [e.payload() for e in chunk]
-        # What is embedded (dense and BM25): the normalised message and the title.
-        texts = [payload["normalised"] + " " + e.title for payload, e in zip(payloads, chunk, strict=True)]
+        # What is embedded (dense and BM25): the normalised message and the title; BM25 also gets
+        # the variants' words.
+        texts = [_first(payload["normalised"]) + " " + e.title for payload, e in zip(payloads, chunk, strict=True)]
+        words = [text if isinstance(payload["normalised"], str) else text + " " + " ".join(payload["normalised"][1:])
+                 for text, payload in zip(texts, payloads, strict=True)]
         dense = self._embedder.dense(texts).tolist()
         extra = self.extra.embed(texts) if self.extra is not None else None
-        return ids, payloads, texts, dense, extra
+        return ids, payloads, words, dense, extra
 
     def _write(self, chunk: list[Entry], ids: list[str], payloads: list[dict], texts: list[str],
                dense: list[list[float]], extra: np.ndarray | None) -> None:
@@ -359,7 +411,7 @@ class KnowledgeBase:
                     entry = stored_entry(payload)
                 except (KeyError, ValueError, TypeError):
                     continue  # `kb rebuild` reports unreadable points
-                if entry.derived() != (payload.get("normalised"), payload.get("fingerprint")):
+                if any(payload.get(name) != value for name, value in entry.derived().items()):
                     stale.append(entry)
         if stale:
             self.add(stale)
@@ -433,6 +485,12 @@ class KnowledgeBase:
     def counts(self) -> dict[str, int]:
         return {name: shard.count() for name, shard in self._shards.items()}
 
+    def lookup(self, query: ErrorQuery, collections: Iterable[str] = COLLECTIONS, limit: int = 5) -> list[Match]:
+        """search() for a diagnostic, as the pipeline asks: its normalised message, tool+rule key,
+        fingerprint, language and own words."""
+        return self.search(query.search_text(), key=query.key, fingerprint_=query.fingerprint, language=query.language,
+                           collections=collections, limit=limit, message=query.message)
+
     def search(
         self,
         message_text: str,
@@ -442,9 +500,12 @@ class KnowledgeBase:
         language: str = "",
         collections: Iterable[str] = COLLECTIONS,
         limit: int = 5,
+        message: str = "",
     ) -> list[Match]:
-        """Best matches first, each with a calibrated relevance; `message_text` is normalised."""
-        key_ = (message_text, key, fingerprint_, language, tuple(collections), limit)
+        """Best matches first, each with a calibrated relevance; `message_text` is normalised and
+        `message`, when given, the diagnostic's own words: they tell apart entries whose messages
+        normalise alike (see _follow_wording)."""
+        key_ = (message_text, key, fingerprint_, language, tuple(collections), limit, message)
         with self._cache_lock:
             if key_ in self._cache:
                 self._cache.move_to_end(key_)
@@ -458,7 +519,7 @@ class KnowledgeBase:
             if exact:
                 return self._best(exact, limit)
         results = self._search(message_text, key=key, fingerprint_=fingerprint_, language=language,
-                               collections=tuple(collections), limit=limit)
+                               collections=tuple(collections), limit=limit, message=message)
         with self._cache_lock:
             self._cache[key_] = results
             while len(self._cache) > 2048:
@@ -466,7 +527,7 @@ class KnowledgeBase:
         return list(results)
 
     def _search(self, message_text: str, *, key: str, fingerprint_: str, language: str,
-                collections: tuple[str, ...], limit: int) -> list[Match]:
+                collections: tuple[str, ...], limit: int, message: str = "") -> list[Match]:
         wanted = [c for c in collections if c in self._shards]
         if not wanted:
             return []
@@ -487,6 +548,7 @@ class KnowledgeBase:
         sparse = self._embedder.sparse_query(message_text)
         extra = self.extra.embed([message_text]) if self.extra is not None else None
         query_tokens = tokens(message_text)
+        worded = wording(message_text)
         candidates: list[_Ranked] = []
         for name in wanted:
             shard = self._shards[name]
@@ -500,10 +562,16 @@ class KnowledgeBase:
             ]
             if extra is not None:
                 requests.append(qe.QueryRequest(limit=10, query=qe.Query.Nearest(extra[0].tolist(), using=OLLAMA)))
+            if not key:
+                # A message without its tool and code: the entries worded like it once normalised are
+                # all candidates (a score cannot tell them apart, so the nearest 10 may miss the one
+                # the message's own words fit; see _follow_wording).
+                requests.append(qe.QueryRequest(limit=WORDING_LIMIT, query=None, filter=_equals("wording", worded),
+                                                with_payload=False))
             answers = [[(_pid(h.id), h.score) for h in answer] for answer in shard.query_batch(requests)]
             briefs = _briefs(shard, {pid for answer in answers for pid, _ in answer}, query_vector)
             dense_hits, sparse_hits = answers[0], answers[1]
-            extra_hits = answers[2] if extra is not None else []
+            extra_hits = [hit for answer in answers[2:] for hit in answer]
             sparse_score = dict(sparse_hits)
             for pid, _ in extra_hits:
                 sparse_score.setdefault(pid, 0.0)
@@ -513,26 +581,43 @@ class KnowledgeBase:
                 hit, dense_score = briefs[pid]
                 if hit.entry_id in found:
                     continue
+                lexical, template = hit.fit(message_text, query_tokens)
                 features = Features(
                     dense=max(0.0, dense_score),
-                    lexical=lexical_overlap(query_tokens, tokens(hit.normalised)),
+                    lexical=lexical,
                     language=language_agreement(language, hit.language),
-                    template=template_match(message_text, hit.normalised),
+                    template=template,
                 )
                 candidates.append(_Ranked(hit, name, 0.0, features, "search",
                                           {"dense": dense_score, "bm25": sparse_score.get(pid, 0.0)}))
         candidates.sort(key=lambda m: combined(m.features), reverse=True)
+        fits = self._follow_wording(message, candidates) if message else {}
         for index, match in enumerate(candidates):
             second = candidates[index + 1] if index + 1 < len(candidates) else None
-            margin = combined(match.features) - (combined(second.features) if second else 0.0) if index == 0 else 0.0
+            margin = max(0.0, combined(match.features) - (combined(second.features) if second else 0.0)) if index == 0 else 0.0
             # A runner-up the diagnostic fits as well (both templates match, or both entries read the
-            # same once normalised): nothing in the message tells them apart.
+            # same once normalised) and its own words no worse: nothing in the message tells them apart.
             tie = float(index == 0 and second is not None and (
                 match.features.template == second.features.template == 1.0
-                or match.hit.normalised == second.hit.normalised))
+                or match.hit.normalised == second.hit.normalised)
+                and fits.get(match.hit.pid, -1) == fits.get(second.hit.pid, -1))
             if margin or tie:  # both are 0 (as built) below the first
                 match.features = replace(match.features, margin=margin, tie=tie)
             match.relevance = self._calibration.probability(match.features)
+        if fits and max(fits.values()) >= 0:
+            # One the message's own words follow more closely stays above: scores cannot tell them apart.
+            members = [c for c in candidates if c.hit.pid in fits]  # closest fit first
+            for index, worse in enumerate(members):
+                above = [b.relevance for b in members[:index] if fits[b.hit.pid] > fits[worse.hit.pid]]
+                if above:
+                    worse.relevance = min(worse.relevance, min(above) - 0.01)
+            best = members[0]
+            if len(members) == 1 or fits[members[1].hit.pid] < fits[best.hit.pid]:
+                # The one format the message follows most closely, word for word: an entry worded
+                # as an example (not read for its format) that merely scores higher stays below it.
+                rivals = [c.relevance for c in candidates if c.hit.pid not in fits]
+                if rivals and max(rivals) >= best.relevance:
+                    best.relevance = min(0.99, max(rivals) + 0.01)
         if any(m.relevance >= self.exact_key_relevance for m in found.values()):
             # The diagnostic's own rule (or this very message) has an entry that fits it: another
             # rule's entry cannot outrank it.
@@ -541,6 +626,45 @@ class KnowledgeBase:
         results = list(found.values()) + [m for m in candidates if m.hit.entry_id not in found]
         results.sort(key=lambda m: m.relevance, reverse=True)
         return self._matches(results[:limit])
+
+    def _follow_wording(self, message: str, candidates: list[_Ranked]) -> dict[uuid.UUID, int]:
+        """How closely the raw message follows each candidate's own formats (relevance.literal_fit),
+        when several candidates read like it once normalised; those candidates reordered, the
+        closest fit first. _search keeps a closer fit's relevance above a looser one's.
+
+        Normalisation hides quoted code, and with it what sets apart "Use `a != b` instead of
+        `not a == b`" from "Use `a == b` instead of `not a != b`": several rules' formats read the
+        same. Their stored formats (wordings with the tools' placeholders) still differ. Entries are
+        read only when such a group exists. An entry worded as an example message (no placeholder)
+        is left where its scores put it, unless the message has its very words: its names are the
+        example's, not the rule's.
+        """
+        if sum(c.features.template == 1.0 for c in candidates) < 2 and len({c.hit.normalised for c in candidates}) == len(candidates):
+            return {}
+        by_collection: dict[str, list[str]] = {}
+        for item in candidates:
+            by_collection.setdefault(item.collection, []).append(str(item.hit.pid))
+        wordings: dict[uuid.UUID, tuple[str, ...]] = {}
+        for name, pids in by_collection.items():
+            for record in self._shards[name].retrieve(pids, fields=["entry"]):
+                try:
+                    wordings[_pid(record.id)] = stored_entry(record.payload).wordings
+                except (KeyError, ValueError, TypeError):
+                    continue
+        fits = {}
+        for item in candidates:
+            own = wordings.get(item.hit.pid, ())
+            fit = max((literal_fit(message, w) for w in own), default=-1)
+            if fit >= 0 or any(_FORMAT.search(w) for w in own):  # a format, or the very words
+                fits[item.hit.pid] = fit
+        if not fits or max(fits.values()) < 0:
+            return {}  # the message follows none of them word for word: the scores decide
+        slots = [index for index, item in enumerate(candidates) if item.hit.pid in fits]
+        ranked = [candidates[index] for index in slots]
+        ranked.sort(key=lambda m: fits[m.hit.pid], reverse=True)  # stable: scores order equal fits
+        for index, item in zip(slots, ranked, strict=True):
+            candidates[index] = item
+        return fits
 
     def _best(self, found: dict[str, _Ranked], limit: int) -> list[Match]:
         """The exact lookups' best entries, as matches."""
@@ -620,7 +744,7 @@ class KnowledgeBase:
                     # No entry for the rule: the equivalent rules of the language's other tools.
                     lookups += [("key", alias) for alias in alias_keys(key, message_text)]
                     continue
-                self._rank_variants(same_field, exact=bool(found))
+                self._rank_variants(same_field, message_text, exact=bool(found))
                 if value != key:
                     for match in same_field:
                         match.relevance = min(match.relevance, self.exact_key_relevance - 0.02)
@@ -630,7 +754,7 @@ class KnowledgeBase:
                 return found, False  # the rule's lookups were not made
         return found, True
 
-    def _rank_variants(self, matches: list[_Ranked], *, exact: bool) -> None:
+    def _rank_variants(self, matches: list[_Ranked], message_text: str, *, exact: bool) -> None:
         """Entries of the diagnostic's tool+code, best first, with a relevance that says whether they fit.
 
         An entry whose id names a variant of its code ("python:TypeError:not-callable"), or one of
@@ -644,7 +768,9 @@ class KnowledgeBase:
             return
 
         def fixed_words(match: _Ranked) -> int:
-            return template_words(match.hit.normalised) if match.features.template else 0
+            if not match.features.template:
+                return 0
+            return max(template_words(w) for w in match.hit.wordings if template_match(message_text, w))
 
         matches.sort(key=lambda m: (m.features.template, fixed_words(m), m.features.lexical), reverse=True)
         specific = len(matches) > 1 or matches[0].hit.entry_id != matches[0].hit.key
@@ -661,12 +787,9 @@ class KnowledgeBase:
             other.relevance = min(other.relevance, 0.6)
 
     def _exact_match(self, hit: _Hit, collection: str, via: str, message_text: str, language: str) -> _Ranked:
-        features = Features(
-            dense=1.0,
-            lexical=lexical_overlap(tokens(message_text), tokens(hit.normalised)),
-            language=language_agreement(language, hit.language),
-            template=template_match(message_text, hit.normalised),
-        )
+        lexical, template = hit.fit(message_text, tokens(message_text))
+        features = Features(dense=1.0, lexical=lexical, language=language_agreement(language, hit.language),
+                            template=template)
         relevance = 0.99 if via == "fingerprint" else self.exact_key_relevance
         return _Ranked(hit, collection, relevance, features, via)
 

@@ -172,6 +172,23 @@ def normalise(message: str) -> Normalised:
     return Normalised(text=text, identifiers=tuple(identifiers), truncated=truncated)
 
 
+# A quoted value kept verbatim ('float', 'key in dict', 'len'()) or a quoted call: in a wording, any quoted value.
+_ANY_QUOTED = re.compile(r"'[^'\n]*'(?:\(\))?|<ID>\(\)")
+
+
+def wording(normalised_text: str) -> str:
+    """What messages worded alike share, whatever they quote: a rule's format ("Use `{expected}`
+    instead of `{actual}`") and its diagnostics ("Use `float` instead of `int | float`", whose
+    builtin normalise() keeps) have the same wording. A message without its tool and code is
+    looked up by it, to find every entry a score could not tell apart (knowledge._search)."""
+    return fingerprint("", "", _ANY_QUOTED.sub("<ID>", normalised_text))
+
+
+# What a stored entry keeps of this module's work (knowledge.Entry.derived): a new field here, as
+# any change to this file, gives a new version(), and stored entries are derived again.
+DERIVED_FIELDS = ("normalised", "fingerprint", "wording")
+
+
 @functools.cache
 def version() -> str:
     """Stands for this module's behaviour: stored entries carry normalised text and fingerprints

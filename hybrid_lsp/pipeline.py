@@ -262,14 +262,7 @@ class Pipeline:
     # -- planning: fast, no model ------------------------------------------------------------
 
     def plan(self, query: ErrorQuery, text: str, diagnostics_in_document: int = 1) -> Plan:
-        matches = self.knowledge.search(
-            query.search_text(),
-            key=query.key,
-            fingerprint_=query.fingerprint,
-            language=query.language,
-            collections=self.settings.collections,
-            limit=max(5, self.settings.max_contexts),
-        )
+        matches = self.knowledge.lookup(query, self.settings.collections, max(5, self.settings.max_contexts))
         known_edit, known_match = self._known_edit(query, text, matches)
         best = matches[0].relevance if matches else 0.0
         relevance = known_match.relevance if known_match else best
@@ -569,9 +562,7 @@ class Pipeline:
         common = sorted(counts, key=counts.get, reverse=True)[:limit]
         for message, source, code, language in common:
             query = ErrorQuery(message=message, source=source, code=code, language=language)
-            self.knowledge.search(query.search_text(), key=query.key, fingerprint_=query.fingerprint,
-                                  language=query.language, collections=self.settings.collections,
-                                  limit=max(5, self.settings.max_contexts))
+            self.knowledge.lookup(query, self.settings.collections, max(5, self.settings.max_contexts))
         return len(common)
 
     def stats(self, days: float | None = None) -> dict:

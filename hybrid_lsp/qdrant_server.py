@@ -33,7 +33,7 @@ from .embedding import DENSE, SPARSE
 from .store import SCHEMA_VERSION, StoreError
 
 log = logging.getLogger(__name__)
-KEYWORD_INDEXES = ("key", "fingerprint")
+KEYWORD_INDEXES = ("key", "fingerprint", "wording")
 FLOAT_INDEXES = ("ts",)
 SERVED_VECTORS = (DENSE, SPARSE)
 _LOOPBACK = re.compile(r"^https?://(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?(?:/|$)", re.IGNORECASE)

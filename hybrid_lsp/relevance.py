@@ -70,6 +70,49 @@ def template_match(query_text: str, entry_text: str) -> float:
     return 1.0 if pattern is not None and pattern.fullmatch(_TRAILING.sub("", query_text)) else 0.0
 
 
+# A placeholder of a message format as tools write them: "{name}" (or "{}" for a positional one).
+_FORMAT_SLOT = re.compile(r"\{(\w*)\}")
+
+
+@functools.lru_cache(maxsize=16384)
+def _format(wording: str) -> tuple[re.Pattern[str], int]:
+    """A wording as a pattern over raw messages, and how many characters of it are fixed text.
+
+    A named placeholder used twice must be filled twice with the same text, as the tool fills it
+    ("Use `{supertype}` instead of `{subtype} | {supertype}`").
+    """
+    parts, named, fixed, position = [], set(), 0, 0
+    for slot in _FORMAT_SLOT.finditer(wording):
+        text = wording[position:slot.start()]
+        parts.append(re.escape(text))
+        fixed += len(text.replace(" ", ""))
+        name = slot.group(1)
+        if name and name in named:
+            parts.append(f"(?P={name})")
+        elif name and name.isidentifier():
+            named.add(name)
+            parts.append(f"(?P<{name}>.+?)")
+        else:
+            parts.append(".+?")
+        position = slot.end()
+    text = _TRAILING.sub("", wording[position:])
+    parts.append(re.escape(text))
+    fixed += len(text.replace(" ", ""))
+    return re.compile("".join(parts), re.S), fixed
+
+
+def literal_fit(message: str, wording: str) -> int:
+    """How closely a raw diagnostic message follows one wording of an entry, before normalisation.
+
+    The number of fixed characters of the wording when the message is the wording with its
+    placeholders filled in (the more fixed text, the more specific the fit), -1 when it is not.
+    Normalisation hides quoted code, so "Use `a != b` instead of `not a == b`" and "Use `a == b`
+    instead of `not a != b`" read the same; the raw text still tells their rules' formats apart.
+    """
+    pattern, fixed = _format(wording.strip())
+    return fixed if pattern.fullmatch(_TRAILING.sub("", message.strip())) else -1
+
+
 def language_agreement(query_language: str, entry_language: str) -> float:
     if not query_language or not entry_language:
         return 0.0

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from .normalise import version as normalise_version
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 # Only the fields that are filtered on: every index costs memory in every shard.
-_INDEXED_KEYWORDS = ("key", "fingerprint")
+_INDEXED_KEYWORDS = ("key", "fingerprint", "wording")
 # The engine indexes a segment once its vectors pass this size (its default indexing threshold);
 # below it an optimization changes nothing, so it is not worth copying the shard for.
 _ENGINE_INDEXING_KB = 10_000
@@ -69,6 +69,14 @@ class StoreError(RuntimeError):
 
 class StoreBusy(StoreError):
     pass
+
+
+def _keyword_indexes(shard: qe.EdgeShard, fields: Iterable[str]) -> None:
+    for field in fields:
+        # Looked up by exact value (a filtered read, or a plain search among a rule's entries): no
+        # per-value HNSW links to build, and the index stays on disk.
+        shard.update(qe.UpdateOperation.create_field_index(
+            field, qe.KeywordIndexParams(enable_hnsw=False, memory=qe.Memory.Cold)))
 
 
 class Shard:
@@ -128,7 +136,10 @@ class Shard:
         try:
             if (path / "edge_config.json").exists() or any(path.glob("segments*")):
                 # The stored dense vectors are authoritative (there may be an extra named one).
-                return qe.EdgeShard.load(str(path), qe.EdgeConfig(sparse_vectors=sparse, max_search_threads=threads))
+                shard = qe.EdgeShard.load(str(path), qe.EdgeConfig(sparse_vectors=sparse, max_search_threads=threads))
+                missing = [f for f in _INDEXED_KEYWORDS if f not in (shard.info().payload_schema or {})]
+                _keyword_indexes(shard, missing)  # a store written by an earlier version
+                return shard
             path.mkdir(parents=True, exist_ok=True)
             # Cold: vectors and payloads stay in their files until a search reads them, rather than
             # being read into memory at open (146 MB less resident just after opening 100,000 entries).
@@ -142,11 +153,7 @@ class Shard:
                 payload_memory=qe.Memory.Cold, id_tracker_memory=qe.Memory.Cold, max_search_threads=threads,
                 wal_enabled=not self._journaled)
             shard = qe.EdgeShard.create(str(path), config)
-            for field in _INDEXED_KEYWORDS:
-                # Looked up by exact value (a filtered read, or a plain search among a rule's
-                # entries): no per-value HNSW links to build, and the index stays on disk.
-                shard.update(qe.UpdateOperation.create_field_index(
-                    field, qe.KeywordIndexParams(enable_hnsw=False, memory=qe.Memory.Cold)))
+            _keyword_indexes(shard, _INDEXED_KEYWORDS)
             shard.update(qe.UpdateOperation.create_field_index("ts", qe.PayloadSchemaType.Float))
             return shard
         except Exception as exc:  # the engine reports every failure as a plain Exception

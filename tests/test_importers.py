@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import run_cli
-from hybrid_lsp.importers import ruff_entries, rustc_entry, rustc_message
+from hybrid_lsp.importers import keep_existing, ruff_entries, rustc_entry, rustc_message
 
 RULE = {
     "name": "mutable-argument-default", "code": "B006", "linter": "flake8-bugbear",
@@ -31,7 +31,7 @@ def test_a_ruff_rule_becomes_an_entry_with_a_link_free_solution_and_the_correcte
     assert entry.fix == "def f(x=None):\n    x = x or []"
 
 
-def test_a_ruff_rule_is_worded_by_its_first_message_format_and_a_removed_rule_is_left_out():
+def test_a_ruff_rule_is_worded_by_its_message_formats_and_a_removed_rule_is_left_out():
     rules = [{**RULE, "code": "DTZ001", "message_formats": ["`datetime.datetime()` called without a `tzinfo` argument",
                                                             "`tzinfo=None` passed to `datetime.datetime()`"]},
              {**RULE, "code": "E999", "message_formats": ["SyntaxError"], "status": {"Removed": {"since": "0.8.0"}}},
@@ -39,6 +39,25 @@ def test_a_ruff_rule_is_worded_by_its_first_message_format_and_a_removed_rule_is
     entries = ruff_entries(rules)
     assert [e.id for e in entries] == ["ruff:DTZ001", "ruff:B006"]
     assert entries[0].error == "`datetime.datetime()` called without a `tzinfo` argument"
+    assert entries[0].variants == ("`tzinfo=None` passed to `datetime.datetime()`",)
+    assert entries[1].variants == ()
+
+
+def test_a_docs_import_keeps_a_curated_entry_and_gives_it_the_wordings_it_lacks():
+    from hybrid_lsp.knowledge import parse_entry
+
+    curated = parse_entry({"id": "ruff:UP035", "error": "`typing.List` is deprecated, use `list` instead",
+                           "solution": "Import it from collections.abc.", "source": "ruff", "code": "UP035",
+                           "edit": {"pattern": "List", "replacement": "list"}})
+    [docs] = ruff_entries([{**RULE, "code": "UP035", "message_formats": [
+        "Import from `{target}` instead: {names}", "`{module}.{member}` is deprecated, use `{target}` instead"]}])
+    [new] = ruff_entries([RULE])
+    stored, kept = keep_existing([docs, new], {curated.id: curated})
+    assert kept == 1
+    assert [e.id for e in stored] == ["ruff:UP035", "ruff:B006"]
+    assert stored[0].solution == curated.solution and stored[0].edit == curated.edit
+    assert stored[0].variants == docs.wordings
+    assert keep_existing([docs], {curated.id: stored[0]}) == ([], 1)  # nothing to add a second time
 
 
 def test_a_rustc_explanation_becomes_an_entry_with_its_corrected_example():

@@ -272,3 +272,19 @@ def test_the_failure_message_shows_twenty_problems_and_counts_the_rest():
     assert len(failure.value.problems) == 25
     assert str(failure.value).count("not valid JSON") == 20
     assert str(failure.value).endswith("\n  ... and 5 more")
+
+
+def test_variants_are_other_wordings_of_the_error_and_round_trip():
+    value = {"id": "ruff:RUF100", "error": "Unused {}", "solution": "Remove it.",
+             "variants": ["Unused {} ({})", "Unused blanket {}", "Unused {}"]}
+    parsed = parse_entry(value)
+    assert parsed.variants == ("Unused {} ({})", "Unused blanket {}")  # the error itself is not repeated
+    assert parsed.wordings == ("Unused {}", "Unused {} ({})", "Unused blanket {}")
+    assert parse_entry(parsed.to_json()) == parsed
+    assert "variants" not in parse_entry({"id": "a", "error": "b", "solution": "c"}).to_json()
+
+
+@pytest.mark.parametrize("variants", ["Unused {}", [""], [3], ["x"] * 33])
+def test_variants_that_are_not_a_short_list_of_wordings_are_refused(variants):
+    with pytest.raises(ValueError, match='"variants"'):
+        parse_entry({"id": "a", "error": "b", "solution": "c", "variants": variants})

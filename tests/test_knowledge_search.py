@@ -204,3 +204,82 @@ def test_entries_stored_by_another_normalisation_are_derived_again_once_keeping_
     finally:
         pipeline.close()
     assert json.loads((data / "store.json").read_text())["normalisation"] == version()
+
+
+def _message_only(pipeline, message, language="python"):  # a pasted message: no tool, no code
+    from hybrid_lsp.query import ErrorQuery
+
+    return pipeline.knowledge.lookup(ErrorQuery(message=message, language=language))
+
+
+def test_each_wording_of_a_rule_finds_its_entry_by_fingerprint_and_by_search(tmp_path):
+    pipeline = _kb_with(tmp_path, [
+        {"id": "ruff:DTZ001", "error": "`datetime.datetime()` called without a `tzinfo` argument",
+         "variants": ["`tzinfo=None` passed to `datetime.datetime()`"], "solution": "Pass a timezone.",
+         "source": "ruff", "code": "DTZ001", "language": "python"},
+        {"id": "ruff:E711", "error": "Comparison to `None` should be `cond is None`", "solution": "Use is.",
+         "source": "ruff", "code": "E711", "language": "python"},
+    ])
+    try:
+        message = "`tzinfo=None` passed to `datetime.datetime()`"
+        match = _search(pipeline, message, "ruff", "DTZ001")[0]
+        assert (match.entry.id, match.via) == ("ruff:DTZ001", "fingerprint")
+        assert _message_only(pipeline, message)[0].entry.id == "ruff:DTZ001"
+    finally:
+        pipeline.close()
+
+
+def test_a_pasted_message_finds_the_rule_whose_format_it_follows_among_many_worded_alike(tmp_path):
+    # Forty rules whose formats all normalise to "Use <ID> instead of <ID>": no score tells them
+    # apart, and the nearest ten by either vector need not include the right one.
+    alike = [{"id": f"lint:X{i:03d}", "error": "Use `{expected}` instead of `{actual}`", "solution": f"Rewrite {i}.",
+              "source": "lint", "code": f"X{i:03d}", "language": "python"} for i in range(40)]
+    pipeline = _kb_with(tmp_path, [*alike,
+        {"id": "ruff:SIM201", "error": "Use `{left} != {right}` instead of `not {left} == {right}`",
+         "title": "Negate equal op", "solution": "Use !=.", "source": "ruff", "code": "SIM201", "language": "python"},
+        {"id": "ruff:SIM202", "error": "Use `{left} == {right}` instead of `not {left} != {right}`",
+         "title": "Negate not equal op", "solution": "Use ==.", "source": "ruff", "code": "SIM202", "language": "python"},
+        {"id": "pattern:prefer-builtin", "error": "Use `list` instead of `List`", "solution": "Builtin generics.",
+         "collection": "skills-patterns", "language": "python"},
+    ])
+    try:
+        matches = _message_only(pipeline, "Use `a == b` instead of `not a != b`")
+        assert matches[0].entry.id == "ruff:SIM202"
+        assert all(m.relevance < matches[0].relevance for m in matches[1:])
+        assert _message_only(pipeline, "Use `x != y` instead of `not x == y`")[0].entry.id == "ruff:SIM201"
+        # An entry worded as an example keeps its place unless the message has its very words.
+        assert _message_only(pipeline, "Use `list` instead of `List`")[0].entry.id == "pattern:prefer-builtin"
+    finally:
+        pipeline.close()
+
+
+def test_a_store_of_an_earlier_version_gets_the_wording_index_and_field(tmp_path):
+    import qdrant_edge as qe
+
+    from hybrid_lsp.embedding import DENSE
+    from hybrid_lsp.knowledge import point_id
+    from hybrid_lsp.store import Shard
+
+    path = tmp_path / "shard"
+    path.mkdir()
+    old = qe.EdgeShard.create(str(path), qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=4, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}))
+    old.update(qe.UpdateOperation.create_field_index("key", qe.KeywordIndexParams()))
+    old.close()
+    shard = Shard(path, 4)
+    try:
+        assert {"key", "fingerprint", "wording"} <= set(shard._shard.info().payload_schema)
+    finally:
+        shard.close()
+
+    pipeline = _kb_with(tmp_path, [{"id": "rustc:E0382", "error": "borrow of moved value: `v`", "solution": "Clone it.",
+                                    "source": "rustc", "code": "E0382", "language": "rust"}])
+    try:
+        shard = pipeline.store.shards["error-solutions"]
+        stored = shard.retrieve([point_id("rustc:E0382")])[0].payload["wording"]
+        shard.set_payload(point_id("rustc:E0382"), {"wording": "stale"})
+        assert pipeline.knowledge.renormalise() == 1
+        assert shard.retrieve([point_id("rustc:E0382")])[0].payload["wording"] == stored
+    finally:
+        pipeline.close()

@@ -171,7 +171,7 @@ def build_knowledge(data_dir: Path) -> tuple[Pipeline, dict[str, Any]]:
     starter_s = time.perf_counter() - started
     details: dict[str, Any] = {"starter_entries": sum(pipeline.knowledge.counts().values()),
                                "starter_seconds": round(starter_s, 2)}
-    from hybrid_lsp.importers import ImporterError
+    from hybrid_lsp.importers import ImporterError, keep_existing
 
     for tool in ("ruff", "rustc"):
         try:
@@ -181,12 +181,12 @@ def build_knowledge(data_dir: Path) -> tuple[Pipeline, dict[str, Any]]:
             details[f"{tool}_imported"] = 0
             details[f"{tool}_error"] = str(exc)
             continue
-        existing = {e.id for e in pipeline.knowledge.export()}
-        new = [e for e in entries if e.id not in existing]  # `kb import --from` keeps curated entries
+        # As `kb import --from` does: curated entries kept, given the docs' wordings they lack.
+        stored, kept = keep_existing(entries, {e.id: e for e in pipeline.knowledge.export()})
         begin = time.perf_counter()
-        pipeline.knowledge.add(new)
-        details[f"{tool}_imported"] = len(new)
-        details[f"{tool}_kept_curated"] = len(entries) - len(new)
+        pipeline.knowledge.add(stored)
+        details[f"{tool}_imported"] = len(entries) - kept
+        details[f"{tool}_kept_curated"] = kept
         details[f"{tool}_add_seconds"] = round(time.perf_counter() - begin, 2)
     details["entries"] = sum(pipeline.knowledge.counts().values())
     details["by_collection"] = pipeline.knowledge.counts()
@@ -196,9 +196,7 @@ def build_knowledge(data_dir: Path) -> tuple[Pipeline, dict[str, Any]]:
 def search(pipeline: Pipeline, query: ErrorQuery) -> list[Match]:
     """Exactly what Pipeline.plan asks the knowledge base."""
     settings = pipeline.settings
-    return pipeline.knowledge.search(query.search_text(), key=query.key, fingerprint_=query.fingerprint,
-                                     language=query.language, collections=settings.collections,
-                                     limit=max(5, settings.max_contexts))
+    return pipeline.knowledge.lookup(query, settings.collections, max(5, settings.max_contexts))
 
 
 # -- retrieval --------------------------------------------------------------------------------------
