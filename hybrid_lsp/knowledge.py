@@ -334,6 +334,7 @@ class KnowledgeBase:
         # the next write, and frequent queries can be warmed ahead (prefetch).
         self._cache: OrderedDict[tuple, list[Match]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._generation = 0  # bumped by every write: an answer computed across one is not cached
         self._calibration = calibration
         # Exact lookups (rule code, fingerprint) known to select more than EXACT_LIMIT entries.
         self._crowded: set[tuple[str, str]] = set()
@@ -343,6 +344,7 @@ class KnowledgeBase:
     def _changed(self) -> None:
         with self._cache_lock:
             self._cache.clear()
+            self._generation += 1
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -506,10 +508,10 @@ class KnowledgeBase:
         `message`, when given, the diagnostic's own words: they tell apart entries whose messages
         normalise alike (see _follow_wording)."""
         key_ = (message_text, key, fingerprint_, language, tuple(collections), limit, message)
-        with self._cache_lock:
-            if key_ in self._cache:
-                self._cache.move_to_end(key_)
-                return list(self._cache[key_])
+        cached = self._cached(key_)
+        if cached is not None:
+            return cached
+        generation = self._generation
         if not self._embedder.ready:
             # Just after start the model is still loading: an exact tool+code or fingerprint hit
             # answers without it (and is not cached, so the full search runs once it is ready).
@@ -520,11 +522,30 @@ class KnowledgeBase:
                 return self._best(exact, limit)
         results = self._search(message_text, key=key, fingerprint_=fingerprint_, language=language,
                                collections=tuple(collections), limit=limit, message=message)
+        self._cache_put(key_, results, generation)
+        return list(results)
+
+    def cached_lookup(self, query: ErrorQuery, collections: Iterable[str] = COLLECTIONS,
+                      limit: int = 5) -> list[Match] | None:
+        """What `lookup` would answer from its cache, without touching a store; None if not cached."""
+        return self._cached((query.search_text(), query.key, query.fingerprint, query.language,
+                             tuple(collections), limit, query.message))
+
+    def _cached(self, key_: tuple) -> list[Match] | None:
         with self._cache_lock:
+            found = self._cache.get(key_)
+            if found is None:
+                return None
+            self._cache.move_to_end(key_)
+            return list(found)
+
+    def _cache_put(self, key_: tuple, results: list[Match], generation: int) -> None:
+        with self._cache_lock:
+            if generation != self._generation:
+                return  # the store changed while this was computed: it may be stale already
             self._cache[key_] = results
             while len(self._cache) > 2048:
                 self._cache.popitem(last=False)
-        return list(results)
 
     def _search(self, message_text: str, *, key: str, fingerprint_: str, language: str,
                 collections: tuple[str, ...], limit: int, message: str = "") -> list[Match]:
@@ -693,10 +714,28 @@ class KnowledgeBase:
         return matches
 
     def learned_for(self, fingerprint_: str, limit: int = 64) -> list[Match]:
-        """Every learned fix recorded for this exact message (they all share its fingerprint)."""
+        """Every learned fix recorded for this exact message (they all share its fingerprint).
+
+        Cached like searches, until the next write."""
         shard = self._shards.get("error-solutions")
         if shard is None or not fingerprint_:
             return []
+        key_ = ("learned", fingerprint_, limit)
+        cached = self._cached(key_)
+        if cached is not None:
+            return cached
+        generation = self._generation
+        matches = self._learned(shard, fingerprint_, limit)
+        self._cache_put(key_, matches, generation)
+        return list(matches)
+
+    def cached_learned_for(self, fingerprint_: str, limit: int = 64) -> list[Match] | None:
+        """What `learned_for` would answer from its cache, without touching a store; None if not cached."""
+        if "error-solutions" not in self._shards or not fingerprint_:
+            return []
+        return self._cached(("learned", fingerprint_, limit))
+
+    def _learned(self, shard: Shard, fingerprint_: str, limit: int) -> list[Match]:
         matches = []
         for record in shard.find("fingerprint", fingerprint_, limit=limit):
             stored = record.payload["entry"]

@@ -263,7 +263,27 @@ class Pipeline:
 
     def plan(self, query: ErrorQuery, text: str, diagnostics_in_document: int = 1) -> Plan:
         matches = self.knowledge.lookup(query, self.settings.collections, max(5, self.settings.max_contexts))
-        known_edit, known_match = self._known_edit(query, text, matches)
+        return self._plan(query, text, diagnostics_in_document, matches)
+
+    def cached_plan(self, query: ErrorQuery, text: str, diagnostics_in_document: int = 1) -> Plan | None:
+        """The same plan as `plan`, when every lookup it needs is in the knowledge base's cache; else None.
+
+        It reads no store (tens of microseconds of Python), so the language server makes it on the
+        event loop rather than paying a hop to a worker thread for it."""
+        knowledge = self.knowledge
+        if not isinstance(knowledge, KnowledgeBase):
+            return None  # a proxy: its lookups go to the process that owns the store
+        matches = knowledge.cached_lookup(query, self.settings.collections, max(5, self.settings.max_contexts))
+        if matches is None:
+            return None
+        learned = knowledge.cached_learned_for(query.fingerprint) if query.span is not None else []
+        if learned is None:
+            return None
+        return self._plan(query, text, diagnostics_in_document, matches, learned)
+
+    def _plan(self, query: ErrorQuery, text: str, diagnostics_in_document: int, matches: list[Match],
+              learned: list[Match] | None = None) -> Plan:
+        known_edit, known_match = self._known_edit(query, text, matches, learned)
         best = matches[0].relevance if matches else 0.0
         relevance = known_match.relevance if known_match else best
         route = decide(
@@ -299,7 +319,8 @@ class Pipeline:
             self.routing_offset = offset
             self.store.update_meta(routing_offset=offset)
 
-    def _known_edit(self, query: ErrorQuery, text: str, matches: list[Match]) -> tuple[edits.LineEdit | None, Match | None]:
+    def _known_edit(self, query: ErrorQuery, text: str, matches: list[Match],
+                    learned: list[Match] | None = None) -> tuple[edits.LineEdit | None, Match | None]:
         if query.span is None:
             return None, None
         first = query.span.start_line
@@ -308,7 +329,9 @@ class Pipeline:
             last -= 1
         # Learned fixes (one per place they were made) share the message's fingerprint: look at
         # all of them, not only the few that made the ranked matches.
-        candidates = list(matches) + self.knowledge.learned_for(query.fingerprint)
+        if learned is None:
+            learned = self.knowledge.learned_for(query.fingerprint)
+        candidates = list(matches) + learned
         seen: set[str] = set()
         for match in candidates:
             stored = match.entry.edit

@@ -45,6 +45,7 @@ CMD_STATS = "hybridLsp.stats"
 CMD_APPLY = "hybridLsp.applyFix"
 CMD_EXPLAIN = "hybridLsp.explain"
 MAX_ACTIONS = 8
+QUERY_MEMO = 512  # ErrorQuery objects kept for reuse (see HybridServer.error_query)
 
 
 class Protocol(LanguageServerProtocol):
@@ -80,6 +81,7 @@ class HybridServer(LanguageServer):
         # per diagnostic and document version, however often the editor asks.
         self.eager: dict[tuple, Answer] = {}
         self._warned: dict[str, float] = {}
+        self._queries: dict[tuple, ErrorQuery] = {}
 
     def warn_once(self, message: str, every: float = 300.0) -> None:
         """A failing backend is reported once in a while, not on every request."""
@@ -113,6 +115,18 @@ class HybridServer(LanguageServer):
                 known[key] = diagnostic
         self.diagnostics[uri] = list(known.values())[-200:]
 
+    def error_query(self, *fields: Any) -> ErrorQuery:
+        """ErrorQuery(*fields), reused while the same fields come again: editors ask about the same
+        diagnostics on every cursor move, and normalising a message is most of a query's cost.
+        Queries are immutable and made from these fields alone, so a reused one is the same query."""
+        query = self._queries.get(fields)
+        if query is None:
+            query = ErrorQuery(*fields)
+            if len(self._queries) >= QUERY_MEMO:
+                del self._queries[next(iter(self._queries))]  # the oldest
+            self._queries[fields] = query
+        return query
+
     def query_for(self, uri: str, diagnostic: types.Diagnostic, text: str, language_id: str | None,
                   others: list[types.Diagnostic], lines: list[str] | None = None) -> ErrorQuery:
         lines = text.split("\n") if lines is None else lines
@@ -120,15 +134,15 @@ class HybridServer(LanguageServer):
         span = Span(r.start.line, r.start.character, r.end.line, r.end.character)
         settings = self.pipeline.settings if self.pipeline else Settings()
         source = diagnostic.source or ""
-        return ErrorQuery(
-            message=diagnostic.message,
-            source=source,
-            code=diagnostic.code if diagnostic.code is not None else "",
-            severity=int(diagnostic.severity or 1),
-            language=language_for(uri, language_id, source),
-            span=span,
-            window=code_window(lines, span, settings.context_lines),
-            related=tuple(d.message for d in others if d is not diagnostic)[:5],
+        return self.error_query(
+            diagnostic.message,  # message, source, code, severity, language, span, window, related
+            source,
+            diagnostic.code if diagnostic.code is not None else "",
+            int(diagnostic.severity or 1),
+            language_for(uri, language_id, source),
+            span,
+            code_window(lines, span, settings.context_lines),
+            tuple(d.message for d in others if d is not diagnostic)[:5],
         )
 
     def workspace_edit(self, uri: str, version: int | None, text: str, edit: LineEdit, codec) -> types.WorkspaceEdit:
@@ -167,7 +181,7 @@ class HybridServer(LanguageServer):
 
     def seen_diagnostics(self, uri: str, diagnostics: list[types.Diagnostic], version: int | None, complete: bool) -> None:
         present = {(q.fingerprint, q.message) for q in
-                   (ErrorQuery(d.message, d.source or "", d.code if d.code is not None else "") for d in diagnostics)}
+                   (self.error_query(d.message, d.source or "", d.code if d.code is not None else "") for d in diagnostics)}
         transitions = self.tracker.diagnostics(uri, present, version, complete)
         if transitions:
             asyncio.ensure_future(self.record(transitions))
@@ -348,7 +362,7 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         lines = text.split("\n")
         queries = [ls.query_for(uri, d, text, document.language_id, everything, lines) for d in wanted[:MAX_ACTIONS]]
         pipeline = ls.pipeline
-        plans = await asyncio.to_thread(lambda: [pipeline.plan(q, text, len(everything)) for q in queries])
+        plans = await _plans(pipeline, queries, text, len(everything))
         actions = []
         for diagnostic, plan in zip(wanted, plans):
             # A resolving client sends the action back whole, its diagnostic included: the data
@@ -406,7 +420,7 @@ def build(data_dir: Path, starter: bool) -> HybridServer:
         everything = ls.diagnostics.get(uri, [])
         pipeline = ls.pipeline
         queries = [ls.query_for(uri, d, text, document.language_id, everything) for d in here[:3]]
-        plans = await asyncio.to_thread(lambda: [pipeline.plan(q, text, len(everything)) for q in queries])
+        plans = await _plans(pipeline, queries, text, len(everything))
         parts = [_hover_text(q, p, pipeline.last_answer(q.fingerprint)) for q, p in zip(queries, plans)]
         formats = getattr(getattr(getattr(ls.client_capabilities, "text_document", None), "hover", None), "content_format", None)
         if formats and types.MarkupKind.Markdown not in formats:
@@ -548,12 +562,30 @@ def _action_data(ls: HybridServer, data: Any, diagnostics: list[types.Diagnostic
     return data["uri"], diagnostic
 
 
+async def _plans(pipeline: Pipeline, queries: list[ErrorQuery], text: str, diagnostics: int) -> list[Plan]:
+    """Plans whose lookups are all cached are made right here (tens of microseconds, no store read);
+    the rest in a worker thread, so a search never holds up the event loop. The hop to a thread and
+    back costs more than a cached plan: editors ask again about the same diagnostics on every move."""
+    plans = []
+    for query in queries:
+        plan = pipeline.cached_plan(query, text, diagnostics)
+        if plan is None:
+            rest = queries[len(plans):]
+            return plans + await asyncio.to_thread(_plan_each, pipeline, rest, text, diagnostics)
+        plans.append(plan)
+    return plans
+
+
+def _plan_each(pipeline: Pipeline, queries: list[ErrorQuery], text: str, diagnostics: int) -> list[Plan]:
+    return [pipeline.plan(query, text, diagnostics) for query in queries]
+
+
 async def _solve(ls: HybridServer, pipeline: Pipeline, uri: str, diagnostic: types.Diagnostic):
     document = ls.workspace.get_text_document(uri)
     text = document.source
     everything = ls.diagnostics.get(uri, [diagnostic])
     query = ls.query_for(uri, diagnostic, text, document.language_id, everything)
-    plan = await asyncio.to_thread(pipeline.plan, query, text, len(everything))
+    plan, = await _plans(pipeline, [query], text, len(everything))
     path = to_fs_path(uri) or uri
     if plan.route.target == "known" or not plan.route.can_fix:
         return await pipeline.solve(plan, text, path), document

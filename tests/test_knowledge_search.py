@@ -35,6 +35,25 @@ def test_prefetch_warms_the_most_frequent_diagnostics(tmp_path):
         pipeline.close()
 
 
+def test_a_plan_made_from_the_cache_is_the_plan_and_a_write_makes_it_read_the_store_again(tmp_path):
+    from hybrid_lsp.query import ErrorQuery, Span
+
+    pipeline = Pipeline(tmp_path / "data", Settings(), starter=True)
+    try:
+        text = "import os\nimport sys\n\nprint(sys.argv)\n"
+        query = ErrorQuery("`os` imported but unused", "ruff", "F401", language="python", span=Span(0, 7, 0, 9))
+        assert pipeline.cached_plan(query, text) is None  # nothing looked up yet: the store must be read
+        planned = pipeline.plan(query, text)
+        cached = pipeline.cached_plan(query, text)
+        assert planned.known_edit is not None
+        assert (cached.route, cached.known_edit, cached.known_match.entry.id, [m.entry.id for m in cached.matches]) == \
+               (planned.route, planned.known_edit, planned.known_match.entry.id, [m.entry.id for m in planned.matches])
+        pipeline.knowledge.add([parse_entry({"id": "rustc:E0382", "error": "borrow of moved value: `v`", "solution": "Clone it."})])
+        assert pipeline.cached_plan(query, text) is None  # a write drops the cached lookups, learned fixes' too
+    finally:
+        pipeline.close()
+
+
 def _kb_with(tmp_path, entries):
     pipeline = Pipeline(tmp_path / "data", Settings(), starter=False)
     pipeline.knowledge.add([parse_entry(e) for e in entries])
