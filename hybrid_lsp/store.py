@@ -13,6 +13,7 @@ searches go on against the current shard meanwhile.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -41,6 +42,8 @@ _INDEXED_KEYWORDS = ("key", "fingerprint", "wording")
 _ENGINE_INDEXING_KB = 10_000
 # Writes must have paused this long before a copy is taken: a copy outdated by a write is thrown away.
 QUIET_SECONDS = 1.0
+# A shard's files are read once after it is opened or swapped in (see Shard._prewarm), up to this much.
+PREWARM_BYTES = 1 << 30
 # Run by a child process on a copy of a shard. It dies with its parent (Linux): an optimizer that
 # outlives the process would only be writing to a copy nobody will read.
 _OPTIMIZE_CHILD = """
@@ -104,6 +107,7 @@ class Shard:
         self._unindexed = self._count_unindexed()
         if self._unindexed >= self._optimize_at:  # e.g. a store filled before indexes were built
             self._start_optimizer()
+        self._start_prewarm()
 
     def _busy(self) -> StoreBusy:
         return StoreBusy(
@@ -164,6 +168,35 @@ class Shard:
                 f"cannot open the knowledge base collection at {path}: {text}. "
                 "If it is damaged, run `hybrid-lsp kb rebuild`."
             ) from None
+
+    # -- first searches as fast as later ones ---------------------------------------------------
+
+    def _start_prewarm(self) -> None:
+        self.prewarmed = 0  # bytes read so far
+        self._prewarmer = threading.Thread(target=self._prewarm, name=f"prewarm-{self.path.name}", daemon=True)
+        self._prewarmer.start()
+
+    def _prewarm(self) -> None:
+        """Read the segment files once, in the background, so the page cache holds them.
+
+        Vectors, payloads and indexes are memory-mapped and read on demand (cold): without this, the
+        first searches after a start or an index swap wait on the disk page by page (a first pass
+        over 968 real diagnostics at 100,000 entries: p99 28 ms with 6,900 major page faults, 13 ms
+        with the files read ahead). Reading into the page cache adds nothing to the process's
+        resident memory. posix_fadvise(WILLNEED) was tried instead and left 5,000 of the faults.
+        Holes in sparse files are skipped; a file removed meanwhile (a swap) is skipped."""
+        budget, buffer = PREWARM_BYTES, bytearray(1 << 18)
+        # os.walk skips what vanishes meanwhile (a swap moves the directory; the new shard reads its own)
+        files = sorted(Path(top, name) for top, _, names in os.walk(self.path / "segments") for name in names)
+        for file in files:
+            if self._closed or budget <= 0:
+                return
+            try:
+                done = _read_through(file, budget, buffer)
+            except OSError:  # gone with a swap
+                continue
+            budget -= done
+            self.prewarmed += done
 
     # -- the HNSW index, built beside the live shard --------------------------------------------
 
@@ -304,6 +337,7 @@ class Shard:
             old.rename(self.path)
             self._shard = qe.EdgeShard.load(str(self.path))
             raise
+        self._start_prewarm()
 
     def add_dense_vector(self, name: str, size: int, replace: bool) -> None:
         """A named dense vector beside the built-in ones (replace: drop the old one first)."""
@@ -386,6 +420,34 @@ class Shard:
             self._shard.flush()
             self._shard.close()
             os.close(self._claim)
+
+
+def _read_through(file: Path, limit: int, buffer: bytearray | None = None) -> int:
+    """Read a file's data (not its holes) up to `limit` bytes into the page cache; the bytes read.
+
+    Into one reused buffer: a new 1 MiB bytes object per read would leave the allocator holding
+    megabytes of resident memory afterwards."""
+    view = memoryview(buffer if buffer is not None else bytearray(1 << 18))
+    done = 0
+    with open(file, "rb", buffering=0) as handle:
+        fd = handle.fileno()
+        size = os.fstat(fd).st_size
+        offset = 0
+        while offset < size and done < limit:
+            try:
+                offset = os.lseek(fd, offset, os.SEEK_DATA)
+                end = os.lseek(fd, offset, os.SEEK_HOLE)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    break  # ENXIO: only a hole is left
+                end = size  # the filesystem cannot tell holes from data: read it all
+            while offset < end and done < limit:
+                count = os.preadv(fd, [view[:min(len(view), end - offset, limit - done)]], offset)
+                if not count:
+                    return done
+                offset += count
+                done += count
+    return done
 
 
 class Store:

@@ -56,10 +56,29 @@ def test_searches_during_a_background_optimize_answer_as_before_and_are_not_held
     store.close()
     store, knowledge = open_store(tmp_path)  # the swapped-in shard is the one found next time
     try:
-        assert store.shards["error-solutions"]._count_unindexed() == 0
+        reopened = store.shards["error-solutions"]
+        assert reopened._count_unindexed() == 0
         assert top(knowledge, items) == before
+        # Its files were read ahead in the background, the dense vectors of every point among them.
+        reopened._prewarmer.join(60)
+        assert reopened.prewarmed >= reopened.count() * EMBEDDER.dimensions * 4
     finally:
         store.close()
+
+
+def test_reading_ahead_reads_a_files_data_and_skips_its_holes(tmp_path: Path):
+    from hybrid_lsp.store import _read_through
+
+    sparse = tmp_path / "page_0.dat"
+    with open(sparse, "wb") as handle:  # 4 KiB at the start, 8 KiB at 10 MiB, 32 MiB long, like the engine's pages
+        handle.write(b"a" * 4096)
+        handle.seek(10 << 20)
+        handle.write(b"b" * 8192)
+        handle.truncate(32 << 20)
+    assert _read_through(sparse, 1 << 30) == 4096 + 8192
+    assert _read_through(sparse, 6000) == 6000  # the budget is kept
+    (tmp_path / "empty").touch()
+    assert _read_through(tmp_path / "empty", 100) == 0
 
 
 def test_a_swap_cut_short_by_a_crash_is_undone_at_the_next_open(tmp_path: Path):

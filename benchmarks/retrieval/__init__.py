@@ -21,5 +21,6 @@ FIGURES = (
     "search_corpus_p99",
     "search_100k_p50",
     "search_100k_p99",
+    "search_100k_first_pass_p99",
     "import_rate",
 )

@@ -15,7 +15,10 @@ the tool+rule key, the fingerprint, the language, all collections):
 - a baseline in the same run: plain BM25 over the entries' raw messages, crude tokens, message only;
 - search latency (ErrorQuery + query embedding + search, answer cache emptied before each query) at
   the corpus knowledge base's size and with synthetic filler entries up to 100,000
-  (benchmarks/corpus.py's templates), and the import throughput of that filler.
+  (benchmarks/corpus.py's templates), and the import throughput of that filler. At 100,000 the
+  queries run twice after the index build, as in `python -m benchmarks`: the targets apply to the
+  second pass (a server in steady state), and the first pass's p99 (store pages still being read
+  ahead) is reported beside it.
 
 Writes DIR/retrieval.json and DIR/retrieval.md (default benchmarks/results). --quick takes a small
 stratified subset of the corpus and 3,000 entries instead of 100,000 (a smoke run, well under a minute
@@ -562,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.store.optimize()
             filled["index_seconds"] = round(time.perf_counter() - started, 1)
             log(f"timing searches at {filled['entries']:,} entries")
+            first = latency(pipeline, rows, True, warmup=0)
             big = latency(pipeline, rows, True)
             big_msg = latency(pipeline, rows, False)
         finally:
@@ -579,6 +583,8 @@ def main(argv: list[str] | None = None) -> int:
                Target("<=", 2.0), big["n"], {"with_code": big, "message_only": big_msg}),
         Figure("search_100k_p99", f"… p99, {size}", "ms", big["p99"], Target("<=", 10.0), big["n"],
                {"with_code": big, "message_only": big_msg}),
+        Figure("search_100k_first_pass_p99", f"… p99 of the first pass just after the index build, {size} "
+               "(store pages still being read ahead)", "ms", first["p99"], None, first["n"], {"with_code": first}),
         Figure("import_rate", f"Import throughput through KnowledgeBase.add ({filled['filler']:,} synthetic entries, "
                f"batches of {BATCH})", "entries/s", filled["rate"], Target(">=", 5000.0), filled["filler"], filled),
     ]
