@@ -20,8 +20,7 @@ import qdrant_edge as qe
 
 from hybrid_lsp.config import COLLECTIONS, Settings
 from hybrid_lsp.embedding import DENSE, SPARSE, Embedder
-from hybrid_lsp.knowledge import Entry, point_id, read_jsonl_file
-from hybrid_lsp.normalise import normalise
+from hybrid_lsp.knowledge import Entry, embedded_texts, point_id, read_jsonl_file
 from hybrid_lsp.pipeline import STARTER_DIR, Pipeline
 from hybrid_lsp.query import ErrorQuery
 from hybrid_lsp.store import Shard
@@ -63,14 +62,11 @@ class PreparedPoints:
         self.embedder = embedder
 
     def points(self, entries: list[Entry]) -> list[tuple[Entry, str, list[float], qe.SparseVector, dict[str, Any]]]:
-        texts = [normalise(e.error).text + " " + e.title for e in entries]
-        dense = self.embedder.dense(texts)
-        prepared = []
-        for entry, vector in zip(entries, dense, strict=True):
-            payload = entry.payload()
-            sparse = self.embedder.sparse_document(payload["normalised"] + " " + entry.title)
-            prepared.append((entry, point_id(entry.id), vector.tolist(), sparse, payload))
-        return prepared
+        payloads = [entry.payload() for entry in entries]
+        texts = [embedded_texts(entry, payload) for entry, payload in zip(entries, payloads, strict=True)]
+        dense = self.embedder.dense([text for text, _ in texts])
+        return [(entry, point_id(entry.id), vector.tolist(), self.embedder.sparse_document(words), payload)
+                for entry, vector, (_, words), payload in zip(entries, dense, texts, payloads, strict=True)]
 
 
 class QdrantClientReference:

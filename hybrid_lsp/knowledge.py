@@ -14,7 +14,7 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,14 @@ class Entry:
 
 # A placeholder in a wording: the entry's error (or a variant) is a tool's message format.
 _FORMAT = re.compile(r"\{\w*\}")
+
+
+def embedded_texts(entry: Entry, payload: dict[str, Any]) -> tuple[str, str]:
+    """What is embedded for an entry: its normalised message and title (the dense vector), and the
+    same with every variant's words (the BM25 vector)."""
+    normalised = payload["normalised"]
+    text = _first(normalised) + " " + entry.title
+    return text, (text if isinstance(normalised, str) else text + " " + " ".join(normalised[1:]))
 
 
 def _first(value: str | list[str]) -> str:
@@ -370,11 +378,8 @@ class KnowledgeBase:
         """Point ids, payloads and vectors of a chunk of entries: the work that needs no shard."""
         ids = [point_id(e.id) for e in chunk]
         payloads = [e.payload() for e in chunk]
-        # What is embedded (dense and BM25): the normalised message and the title; BM25 also gets
-        # the variants' words.
-        texts = [_first(payload["normalised"]) + " " + e.title for payload, e in zip(payloads, chunk, strict=True)]
-        words = [text if isinstance(payload["normalised"], str) else text + " " + " ".join(payload["normalised"][1:])
-                 for text, payload in zip(texts, payloads, strict=True)]
+        texts, words = zip(*(embedded_texts(e, payload) for e, payload in zip(chunk, payloads, strict=True))) \
+            if chunk else ((), ())
         dense = self._embedder.dense(texts).tolist()
         extra = self.extra.embed(texts) if self.extra is not None else None
         return ids, payloads, words, dense, extra
