@@ -17,11 +17,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from .knowledge import Entry
+from .knowledge import MAX_VARIANTS, Entry
 
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\[[^\]]*\]")
 _URL = re.compile(r"https?://\S+")
 _FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
+# Examples of an explanation compiled to learn its messages (few have more; each is a rustc run).
+MAX_EXAMPLES = 6
 
 
 class ImporterError(RuntimeError):
@@ -74,43 +76,60 @@ def ruff_entries(rules: list[dict]) -> list[Entry]:
     return entries
 
 
-def rustc_entry(code: str, explanation: str, message: str = "") -> Entry | None:
-    """An entry from `rustc --explain CODE`; `message` is what rustc says when it compiles the
-    explanation's erroneous example (see rustc_message): the words users will see in the editor.
-    Without it the explanation's first paragraph stands in (tagged rustc-prose)."""
+def rustc_entry(code: str, explanation: str, messages: list[str] | tuple[str, ...] = ()) -> Entry | None:
+    """An entry from `rustc --explain CODE`; `messages` are what rustc says when it compiles the
+    explanation's erroneous examples (see rustc_messages): the words users will see in the editor,
+    the first as the error and the others as its variants. Without them the explanation's first
+    paragraph stands in (tagged rustc-prose)."""
     prose = [p.strip() for p in _FENCE.sub("", explanation).split("\n\n")
              if p.strip() and not p.startswith("#") and not p.strip().endswith(":")]
     if not prose:
         return None
     blocks = _FENCE.findall(explanation)
     solution = _sentences(_plain(" ".join(prose[1:3])), 3) or _plain(prose[0])
-    if message:
+    if messages:
         solution = _sentences(_plain(prose[0]) + " " + solution, 4)
     return Entry(
-        id=f"rustc:{code}", error=message or _plain(prose[0]), solution=solution,
+        id=f"rustc:{code}", error=messages[0] if messages else _plain(prose[0]), solution=solution,
         title=f"rustc {code}", fix=blocks[-1].rstrip() if len(blocks) > 1 else "",
-        language="rust", source="rustc", code=code, tags=("rustc-docs",) if message else ("rustc-docs", "rustc-prose"),
+        language="rust", source="rustc", code=code, tags=("rustc-docs",) if messages else ("rustc-docs", "rustc-prose"),
+        variants=tuple(messages[1:1 + MAX_VARIANTS]),
     )
 
 
-def rustc_message(code: str, explanation: str) -> str:
-    """The error message rustc gives for the explanation's erroneous example, if one compiles to it."""
-    examples = _FENCE.findall(explanation)[:3]
-    # As rustdoc runs them: a snippet without its own `main` is the body of one.
-    for block in [*examples, *(f"fn main() {{\n{b}\n}}\n" for b in examples if "fn main" not in b)]:
+def rustc_messages(code: str, explanation: str) -> list[str]:
+    """Every error message rustc gives under this code for the explanation's examples, in their
+    order: one rule has several wordings ("expected value, found module `a`", "expected function,
+    found macro `println`"), and each is a way users will see it."""
+    messages: list[str] = []
+    for example in _FENCE.findall(explanation)[:MAX_EXAMPLES]:
+        found = _compiled_messages(code, example)
+        if found is None:
+            break  # rustc cannot be run
+        if not found and "fn main" not in example:
+            # As rustdoc runs them: a snippet without its own `main` is the body of one.
+            found = _compiled_messages(code, f"fn main() {{\n{example}\n}}\n") or []
+        messages += found
+    return list(dict.fromkeys(message for message in messages if message))
+
+
+def _compiled_messages(code: str, source: str) -> list[str] | None:
+    """The messages of the errors under `code` that rustc reports for `source` (None if it cannot run)."""
+    try:
+        result = _run(["rustc", "--edition", "2021", "--crate-type", "lib", "--emit", "metadata", "--error-format",
+                       "json", "--crate-name", "example", "-o", os.devnull, "-"], stdin=source)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = []
+    for line in result.stderr.splitlines():
         try:
-            result = _run(["rustc", "--edition", "2021", "--crate-type", "lib", "--emit", "metadata", "--error-format",
-                           "json", "--crate-name", "example", "-o", os.devnull, "-"], stdin=block)
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-        for line in result.stderr.splitlines():
-            try:
-                diagnostic = json.loads(line)
-            except ValueError:
-                continue
-            if diagnostic.get("level") == "error" and (diagnostic.get("code") or {}).get("code") == code:
-                return diagnostic.get("message", "").strip()
-    return ""
+            diagnostic = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(diagnostic, dict) and diagnostic.get("level") == "error" \
+                and (diagnostic.get("code") or {}).get("code") == code:
+            found.append(str(diagnostic.get("message", "")).strip())
+    return found
 
 
 def _run(command: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -132,9 +151,9 @@ def _collect_rustc() -> list[Entry]:
         result = _run(["rustc", "--explain", code])
         if result.returncode != 0:
             return None
-        return rustc_entry(code, result.stdout, rustc_message(code, result.stdout))
+        return rustc_entry(code, result.stdout, rustc_messages(code, result.stdout))
 
-    # Each explanation's example is compiled to learn the real message: a few hundred rustc runs.
+    # Each explanation's examples are compiled to learn the real messages: about a thousand rustc runs.
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         entries = [entry for entry in pool.map(one, range(1, 1000)) if entry is not None]
     if not entries:

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import run_cli
-from hybrid_lsp.importers import keep_existing, ruff_entries, rustc_entry, rustc_message
+from hybrid_lsp.importers import keep_existing, ruff_entries, rustc_entry, rustc_messages
 
 RULE = {
     "name": "mutable-argument-default", "code": "B006", "linter": "flake8-bugbear",
@@ -104,8 +104,9 @@ def test_the_shipped_literals_hold_the_template_words_of_the_pinned_ruff():
 def test_a_rustc_entry_carries_the_message_rustc_gives_when_there_is_one():
     text = ("A variable was used after its contents have been moved elsewhere.\n\nErroneous code example:\n\n"
             "```\nlet y = x;\n```\n\nBorrow it instead of moving it.\n\n```\nlet y = &x;\n```\n")
-    entry = rustc_entry("E0382", text, "borrow of moved value: `x`")
+    entry = rustc_entry("E0382", text, ["borrow of moved value: `x`", "use of moved value: `x`"])
     assert entry.error == "borrow of moved value: `x`" and "rustc-prose" not in entry.tags
+    assert entry.variants == ("use of moved value: `x`",)
     assert entry.solution.startswith("A variable was used after its contents have been moved elsewhere.")
     assert "rustc-prose" in rustc_entry("E0382", text).tags
 
@@ -113,5 +114,16 @@ def test_a_rustc_entry_carries_the_message_rustc_gives_when_there_is_one():
 @pytest.mark.skipif(shutil.which("rustc") is None, reason="rustc is not installed")
 def test_the_erroneous_example_is_compiled_to_learn_the_real_message():
     explanation = subprocess.run(["rustc", "--explain", "E0425"], capture_output=True, text=True, check=True).stdout
-    assert rustc_message("E0425", explanation) == "cannot find value `unknown_variable` in this scope"
-    assert rustc_message("E0425", "No example here.\n") == ""
+    assert rustc_messages("E0425", explanation) == ["cannot find value `unknown_variable` in this scope"]
+    assert rustc_messages("E0425", "No example here.\n") == []
+
+
+@pytest.mark.skipif(shutil.which("rustc") is None, reason="rustc is not installed")
+def test_every_example_is_compiled_so_a_rule_keeps_each_of_its_wordings():
+    explanation = subprocess.run(["rustc", "--explain", "E0423"], capture_output=True, text=True, check=True).stdout
+    messages = rustc_messages("E0423", explanation)
+    assert len(messages) >= 3 and len(set(messages)) == len(messages)
+    assert any(m.startswith("expected value, found module") for m in messages)
+    assert any("found macro `println`" in m for m in messages)  # a later example's wording
+    entry = rustc_entry("E0423", explanation, messages)
+    assert (entry.error, *entry.variants) == tuple(messages)
