@@ -428,21 +428,24 @@ def _read_through(file: Path, limit: int, buffer: bytearray | None = None) -> in
     Into one reused buffer: a new 1 MiB bytes object per read would leave the allocator holding
     megabytes of resident memory afterwards."""
     view = memoryview(buffer if buffer is not None else bytearray(1 << 18))
+    holes = hasattr(os, "SEEK_DATA") and hasattr(os, "SEEK_HOLE")  # not on every platform
     done = 0
     with open(file, "rb", buffering=0) as handle:
-        fd = handle.fileno()
-        size = os.fstat(fd).st_size
+        size = os.fstat(handle.fileno()).st_size
         offset = 0
         while offset < size and done < limit:
-            try:
-                offset = os.lseek(fd, offset, os.SEEK_DATA)
-                end = os.lseek(fd, offset, os.SEEK_HOLE)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    break  # ENXIO: only a hole is left
-                end = size  # the filesystem cannot tell holes from data: read it all
+            end = size
+            if holes:
+                try:
+                    offset = os.lseek(handle.fileno(), offset, os.SEEK_DATA)
+                    end = os.lseek(handle.fileno(), offset, os.SEEK_HOLE)
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:
+                        break  # ENXIO: only a hole is left
+                    holes = False  # the filesystem cannot tell holes from data: read it all
+            handle.seek(offset)
             while offset < end and done < limit:
-                count = os.preadv(fd, [view[:min(len(view), end - offset, limit - done)]], offset)
+                count = handle.readinto(view[:min(len(view), end - offset, limit - done)])
                 if not count:
                     return done
                 offset += count

@@ -81,6 +81,24 @@ def test_reading_ahead_reads_a_files_data_and_skips_its_holes(tmp_path: Path):
     assert _read_through(tmp_path / "empty", 100) == 0
 
 
+def test_reading_ahead_where_the_filesystem_cannot_tell_holes_reads_the_whole_file(tmp_path: Path, monkeypatch):
+    import errno
+    import os
+
+    from hybrid_lsp.store import _read_through
+
+    sparse = tmp_path / "page_0.dat"
+    with open(sparse, "wb") as handle:
+        handle.write(b"a" * 4096)
+        handle.truncate(1 << 20)
+
+    def cannot_tell(fd, offset, how):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(os, "lseek", cannot_tell)
+    assert _read_through(sparse, 1 << 30) == 1 << 20
+
+
 def test_a_swap_cut_short_by_a_crash_is_undone_at_the_next_open(tmp_path: Path):
     path = tmp_path / "collections" / "c"
     shard = Shard(path, 8)
