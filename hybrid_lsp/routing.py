@@ -8,7 +8,9 @@ relevance.py), never a raw fused score. Pure: no I/O, no network.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal
 
 from .config import Routing
@@ -96,21 +98,41 @@ def ask_complexity(question: str, code: str | None) -> int:
 
 def adapt_offset(offset: float, *, local_share: float, local_accept: float | None, remote_accept: float | None,
                  local_decided: int, target: float, margin: float, remote_decided: int | None = None,
-                 step: float = 0.02, bound: float = 0.15, evidence: int = 20) -> float:
+                 step: float = 0.02, bound: float = 0.15, evidence: int = 20, confidence: float = 0.95) -> float:
     """Move the local rules' relevance bars from outcomes.
 
-    Local answers accepted clearly less often than remote ones (with `evidence` outcomes on each
-    side at least): raise the bars (fewer local). Below the target share of answers without the
-    remote API, or with the bars raised while local answers do as well as remote ones: lower them.
+    Local answers accepted less often than remote ones by more than `margin`, with `evidence`
+    outcomes on each side at least and beyond chance (see worse_beyond_margin): raise the bars
+    (fewer local). Below the target share of answers without the remote API, or with the bars raised
+    while local answers are not shown to do worse: lower them. A point comparison would raise the
+    bars on noise: with local answers right at the margin, half the samples fall below it, and
+    each step sends good local answers to the remote API without making the rest any better.
     """
     remote_decided = local_decided if remote_decided is None else remote_decided
     enough = (local_accept is not None and remote_accept is not None
               and local_decided >= evidence and remote_decided >= evidence)
-    if enough and local_accept < remote_accept - margin:
+    worse = enough and worse_beyond_margin(local_accept, local_decided, remote_accept, remote_decided, margin, confidence)
+    if worse:
         offset -= step
-    elif local_share < target or (offset < 0 and enough and local_accept >= remote_accept - margin):
+    elif local_share < target or (offset < 0 and enough):
         offset += step
     return max(-bound, min(bound, round(offset, 4)))
+
+
+def worse_beyond_margin(local_accept: float, local_decided: int, remote_accept: float, remote_decided: int,
+                        margin: float, confidence: float = 0.95) -> bool:
+    """Whether local answers are accepted less often than remote ones minus `margin`, at `confidence`:
+    a one-sided test on the difference of two proportions, each variance from the rate with one
+    success and one failure added (so a rate of 0 or 1 over few outcomes is not taken as certain)."""
+    def variance(rate: float, n: int) -> float:
+        smoothed = (rate * n + 1) / (n + 2)
+        return smoothed * (1 - smoothed) / n
+
+    gap = (remote_accept - margin) - local_accept
+    if gap <= 0:
+        return False
+    spread = math.sqrt(variance(local_accept, local_decided) + variance(remote_accept, remote_decided))
+    return gap > NormalDist().inv_cdf(confidence) * spread
 
 
 SETTLED = ("accepted", "validated", "rejected", "undone", "failed")

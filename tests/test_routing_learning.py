@@ -5,7 +5,7 @@ from __future__ import annotations
 from hybrid_lsp.accounting import RemoteUsage, cost
 from hybrid_lsp.chart import svg
 from hybrid_lsp.config import Routing
-from hybrid_lsp.routing import Availability, adapt_offset, ask_complexity, decide
+from hybrid_lsp.routing import Availability, adapt_offset, ask_complexity, decide, worse_beyond_margin
 
 BOTH = Availability(True, True)
 
@@ -31,6 +31,25 @@ def test_cost_comes_from_the_price_table_and_dated_names_price_like_their_family
 def test_local_answers_accepted_less_than_remote_ones_raise_the_bar():
     assert adapt_offset(0.0, local_share=0.5, local_accept=0.6, remote_accept=0.9, local_decided=25,
                         remote_decided=25, target=0.7, margin=0.05) == -0.02
+
+
+def test_local_answers_at_the_margin_by_chance_do_not_raise_the_bars():
+    # A replayed stream: the local model with the right stored solution in its prompt is accepted
+    # 90% of the time, the remote one 95%, so 500 local outcomes land at 88% about as often as 92%.
+    # Raising the bars would send good local answers to the remote API and improve nothing.
+    assert adapt_offset(0.0, local_share=0.86, local_accept=0.88, remote_accept=0.95, local_decided=500,
+                        remote_decided=60, target=0.7, margin=0.05) == 0.0
+    assert adapt_offset(-0.1, local_share=0.86, local_accept=0.88, remote_accept=0.95, local_decided=500,
+                        remote_decided=60, target=0.7, margin=0.05) == -0.08  # raised on noise: they come back
+
+
+def test_local_answers_clearly_worse_beyond_the_margin_raise_the_bars():
+    assert worse_beyond_margin(0.80, 500, 0.95, 200, margin=0.05)
+    assert not worse_beyond_margin(0.80, 25, 0.95, 20, margin=0.05)  # the same rates on a few outcomes
+    assert not worse_beyond_margin(0.92, 5000, 0.95, 5000, margin=0.05)  # within the margin
+    assert not worse_beyond_margin(0.0, 20, 0.0, 20, margin=0.05)  # no better than remote, but not worse
+    assert adapt_offset(0.0, local_share=0.8, local_accept=0.80, remote_accept=0.95, local_decided=500,
+                        remote_decided=200, target=0.7, margin=0.05) == -0.02
 
 
 def test_raised_bars_come_back_once_local_answers_do_as_well_as_remote_ones():
