@@ -47,3 +47,30 @@ def test_the_quick_replay_reports_every_figure_for_both_routers(tmp_path: Path):
     assert {t["result"] for t in report["targets"]} <= {"PASS", "FAIL"}
     assert len(report["targets"]) == 4
     assert {c["result"] for c in report["comparisons"]} <= {"PASS", "FAIL", "n/a"}
+
+
+@pytest.mark.timeout(600)
+def test_replays_over_several_seeds_report_each_seed_and_how_many_pass(tmp_path: Path):
+    result = subprocess.run([sys.executable, "-m", "benchmarks.replay", "--events", "120", "--seeds", "3,11", "--quiet",
+                             "--serial", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=570,
+                            check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((tmp_path / "replay-seeds.json").read_text())
+    assert summary["seeds"] == [3, 11]
+    for row in summary["rows"]:
+        own = json.loads((tmp_path / "replay-seeds" / f"seed-{row['seed']}" / "replay.json").read_text())
+        assert own["config"]["seed"] == row["seed"] and own["stream"]["events"] == 120
+        assert row["hybrid-lsp"]["share_without_remote"] == own["routers"]["hybrid-lsp"]["share_without_remote"]
+    # The two seeds replayed different streams.
+    digests = {json.loads((tmp_path / "replay-seeds" / f"seed-{s}" / "replay.json").read_text())["config"]["stream_digest"] for s in (3, 11)}
+    assert len(digests) == 2
+    for figure, passed in summary["targets_passed"].items():
+        assert passed == sum(row["targets"][figure] == "PASS" for row in summary["rows"]), figure
+    table = (tmp_path / "replay-seeds.md").read_text()
+    assert table.startswith("# Replay benchmark over several seeds") and "| 3 |" in table and "| 11 |" in table
+
+
+def test_seeds_must_be_distinct_integers():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.replay", "--seeds", "1,x"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and "expected seeds as integers" in result.stderr

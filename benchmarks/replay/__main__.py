@@ -1,6 +1,9 @@
 """Run the replay benchmark: `python -m benchmarks.replay [--quick | --events N] [--seed S] [--out DIR]`.
 
 Writes DIR/replay.json and DIR/replay.md (default DIR: benchmarks/results) and prints the table.
+--seeds 1,2,3 replays once per seed instead, each report in DIR/replay-seeds/seed-S/, and writes
+DIR/replay-seeds.json and DIR/replay-seeds.md: every figure and verdict per seed, and how many
+seeds pass each.
 The full run (1,500 events) replays the stream through hybrid-lsp in this process while a second
 process replays it through the seed tree and always-remote; --serial runs both here, one after the
 other. --quick replays 300 events (a smoke run).
@@ -22,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .models import LOCAL_WITH_CONTEXT, LOCAL_WITHOUT_CONTEXT, REMOTE_SKILL
-from .report import build_report, plain_table, verdicts, write
+from .report import build_report, plain_table, verdicts, write, write_seeds
 from .runner import baselines_process, data_root, run_baselines, run_hybrid
 from .stream import SITE_CONCENTRATION, SITE_DISCOUNT, UNKNOWN_SHARE, ZIPF_S, build
 
@@ -78,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help=f"replay {QUICK_EVENTS} events (a smoke run)")
     size.add_argument("--events", type=int, help=f"replay N events (default {FULL_EVENTS})")
-    parser.add_argument("--seed", type=int, default=7, help="stream and model-luck seed (default 7)")
+    luck = parser.add_mutually_exclusive_group()
+    luck.add_argument("--seed", type=int, default=7, help="stream and model-luck seed (default 7)")
+    luck.add_argument("--seeds", type=_seeds, metavar="S,S,…",
+                      help="replay once per seed; write each report under replay-seeds/ and a summary in replay-seeds.md: "
+                           "how each figure and verdict holds from one stream and one run of luck to another")
     parser.add_argument("--unknown-share", type=float, default=UNKNOWN_SHARE, help="share of unknown errors (default 0.15)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for replay.json and replay.md")
     parser.add_argument("--settings", type=json.loads, default=None, metavar="JSON",
@@ -90,12 +97,48 @@ def main(argv: list[str] | None = None) -> int:
     events = QUICK_EVENTS if args.quick else (args.events or FULL_EVENTS)
     if events < 1:
         parser.error("--events must be at least 1")
+    if args.seeds:
+        started = time.perf_counter()
+        reports = []
+        for seed in args.seeds:
+            report = replay(args, events, seed)
+            write(report, args.out / "replay-seeds" / f"seed-{seed}")
+            reports.append(report)
+            if not args.quiet:
+                print(f"seed {seed}: " + "; ".join(f"{t['result']} {t['figure']}" for t in report["targets"]), flush=True)
+        json_path, md_path = write_seeds(reports, args.out)
+        print()
+        print(md_path.read_text())
+        print(f"{len(reports)} seeds in {time.perf_counter() - started:.0f} s; wrote {json_path} and {md_path}")
+        return 0
+    report = replay(args, events, args.seed)
+    json_path, md_path = write(report, args.out)
+    print()
+    print(plain_table(report))
+    print()
+    print(verdicts(report))
+    print(f"\n{events} events in {report['timing']['total_seconds']:.0f} s; wrote {json_path} and {md_path}")
+    return 0
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds as integers separated by commas, e.g. 1,2,3; got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds, e.g. 1,2,3; got {text!r}")
+    return seeds
+
+
+def replay(args: argparse.Namespace, events: int, seed: int) -> dict:
+    """One replay of a stream through the three routers, as a report (see report.build_report)."""
     started = time.perf_counter()
-    stream = build(events, args.seed, args.unknown_share)
+    stream = build(events, seed, args.unknown_share)
     root, root_kind = data_root()
     progress = not args.quiet
     if progress:
-        print(f"replaying {events} events (seed {args.seed}) through hybrid-lsp, the seed tree and always-remote; "
+        print(f"replaying {events} events (seed {seed}) through hybrid-lsp, the seed tree and always-remote; "
               f"data on {root_kind}", flush=True)
     try:
         if args.serial:
@@ -105,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-                future = pool.submit(baselines_process, events, args.seed, args.unknown_share, str(root), progress)
+                future = pool.submit(baselines_process, events, seed, args.unknown_share, str(root), progress)
                 hybrid = asyncio.run(run_hybrid(stream, root, progress, args.settings))
                 baselines = future.result()
             mode = "two processes at once"
@@ -115,25 +158,18 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the two processes replayed different streams; the stream is not deterministic")
     total = time.perf_counter() - started
     command = "python -m benchmarks.replay" + (" --quick" if args.quick else f" --events {events}" if args.events else "")
-    if args.seed != 7:
-        command += f" --seed {args.seed}"
+    if seed != 7:
+        command += f" --seed {seed}"
     if args.settings:
         command += f" --settings '{json.dumps(args.settings)}'"
-    config = {"command": command, "events": events, "seed": args.seed, "unknown_share": args.unknown_share,
+    config = {"command": command, "events": events, "seed": seed, "unknown_share": args.unknown_share,
               "data_dir": root_kind, "mode": mode, "hybrid_settings": args.settings or {}, "stream_digest": hybrid["digest"],
               "generated": datetime.now(UTC).isoformat(timespec="seconds")}
     timing = {"total_seconds": round(total, 2), "hybrid_seconds": round(hybrid["seconds"], 2),
               "hybrid_startup_seconds": round(hybrid["startup_seconds"], 2),
               "baselines_seconds": round(baselines["seconds"], 2), "mode": mode}
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    report = build_report(config, stream.summary, hybrid, baselines, timing, NOTES, machine)
-    json_path, md_path = write(report, args.out)
-    print()
-    print(plain_table(report))
-    print()
-    print(verdicts(report))
-    print(f"\n{events} events in {total:.0f} s; wrote {json_path} and {md_path}")
-    return 0
+    return build_report(config, stream.summary, hybrid, baselines, timing, NOTES, machine)
 
 
 if __name__ == "__main__":

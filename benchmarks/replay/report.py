@@ -474,3 +474,62 @@ def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     md_path.write_text(markdown(report))
     return json_path, md_path
+
+
+# -- several seeds -----------------------------------------------------------------------------------
+
+# The figures a seed's row shows, hybrid-lsp beside the seed tree where the tree has one.
+SEED_FIGURES = ("share_without_remote", "token_reduction", "accept_rate_local", "accept_rate_remote", "accept_rate",
+                "wrong_known_fix_rate")
+
+
+def seeds_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per seed: the figures and verdicts; over the seeds: how many pass each target and in how many
+    hybrid-lsp is better than the seed tree on each compared figure."""
+    rows = []
+    for report in reports:
+        hybrid, tree = report["routers"]["hybrid-lsp"], report["routers"]["seed-tree"]
+        rows.append({"seed": report["config"]["seed"], "events": report["config"]["events"],
+                     "hybrid-lsp": {f: hybrid.get(f) for f in SEED_FIGURES},
+                     "seed-tree": {f: tree.get(f) for f in SEED_FIGURES},
+                     "targets": {t["figure"]: t["result"] for t in report["targets"]},
+                     "comparisons": {c["figure"]: c["verdict"] for c in report["comparisons"]
+                                     if c["named_by_issue"] and c["result"] != "n/a"}})
+    targets = {figure: sum(row["targets"][figure] == "PASS" for row in rows) for figure in rows[0]["targets"]}
+    better = {figure: sum(row["comparisons"].get(figure) == "better" for row in rows) for figure in rows[0]["comparisons"]}
+    return {"seeds": [row["seed"] for row in rows], "rows": rows, "targets_passed": targets, "better_than_seed_tree": better}
+
+
+def seeds_markdown(summary: dict[str, Any]) -> str:
+    rows, count = summary["rows"], len(summary["rows"])
+    head = ["seed", *(_LABELS.get(f, f) + " (hybrid-lsp / tree)" for f in SEED_FIGURES), "targets passed"]
+    lines = [
+        "# Replay benchmark over several seeds",
+        "",
+        f"{count} seeds ({', '.join(str(s) for s in summary['seeds'])}), {rows[0]['events']:,} events each: each seed draws "
+        "another stream and another run of model luck. Each seed's own report is in `replay-seeds/seed-S/replay.md`.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for row in rows:
+        cells = [str(row["seed"])]
+        for figure in SEED_FIGURES:
+            mine, theirs = row["hybrid-lsp"][figure], row["seed-tree"][figure]
+            cells.append(_cell(figure, mine) + ("" if theirs is None else f" / {_cell(figure, theirs)}"))
+        cells.append(f"{sum(r == 'PASS' for r in row['targets'].values())}/{len(row['targets'])}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Seeds passing each target:", ""]
+    lines += [f"- {figure}: {passed}/{count}" for figure, passed in summary["targets_passed"].items()]
+    lines += ["", "Seeds where hybrid-lsp is better than the seed tree, per figure:", ""]
+    lines += [f"- {_LABELS.get(figure, figure)}: {better}/{count}" for figure, better in summary["better_than_seed_tree"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_seeds(reports: list[dict[str, Any]], out: Path) -> tuple[Path, Path]:
+    summary = seeds_summary(reports)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / "replay-seeds.json", out / "replay-seeds.md"
+    json_path.write_text(json.dumps(summary, indent=2) + "\n")
+    md_path.write_text(seeds_markdown(summary))
+    return json_path, md_path
