@@ -136,6 +136,16 @@ class Entry:
 _FORMAT = re.compile(r"\{\w*\}")
 
 
+def _search_key(message_text: str, key: str, fingerprint_: str, language: str, collections: Iterable[str],
+                limit: int, message: str) -> tuple:
+    """The answer cache's key of a search: one place, so `cached_lookup` finds what `search` stored."""
+    return ("search", message_text, key, fingerprint_, language, tuple(collections), limit, message)
+
+
+def _learned_key(fingerprint_: str, limit: int) -> tuple:
+    return ("learned", fingerprint_, limit)
+
+
 def embedded_texts(entry: Entry, payload: dict[str, Any]) -> tuple[str, str]:
     """What is embedded for an entry: its normalised message and title (the dense vector), and the
     same with every variant's words (the BM25 vector)."""
@@ -512,7 +522,7 @@ class KnowledgeBase:
         """Best matches first, each with a calibrated relevance; `message_text` is normalised and
         `message`, when given, the diagnostic's own words: they tell apart entries whose messages
         normalise alike (see _follow_wording)."""
-        key_ = (message_text, key, fingerprint_, language, tuple(collections), limit, message)
+        key_ = _search_key(message_text, key, fingerprint_, language, collections, limit, message)
         cached = self._cached(key_)
         if cached is not None:
             return cached
@@ -533,8 +543,8 @@ class KnowledgeBase:
     def cached_lookup(self, query: ErrorQuery, collections: Iterable[str] = COLLECTIONS,
                       limit: int = 5) -> list[Match] | None:
         """What `lookup` would answer from its cache, without touching a store; None if not cached."""
-        return self._cached((query.search_text(), query.key, query.fingerprint, query.language,
-                             tuple(collections), limit, query.message))
+        return self._cached(_search_key(query.search_text(), query.key, query.fingerprint, query.language,
+                                        collections, limit, query.message))
 
     def _cached(self, key_: tuple) -> list[Match] | None:
         with self._cache_lock:
@@ -725,7 +735,7 @@ class KnowledgeBase:
         shard = self._shards.get("error-solutions")
         if shard is None or not fingerprint_:
             return []
-        key_ = ("learned", fingerprint_, limit)
+        key_ = _learned_key(fingerprint_, limit)
         cached = self._cached(key_)
         if cached is not None:
             return cached
@@ -738,7 +748,7 @@ class KnowledgeBase:
         """What `learned_for` would answer from its cache, without touching a store; None if not cached."""
         if "error-solutions" not in self._shards or not fingerprint_:
             return []
-        return self._cached(("learned", fingerprint_, limit))
+        return self._cached(_learned_key(fingerprint_, limit))
 
     def _learned(self, shard: Shard, fingerprint_: str, limit: int) -> list[Match]:
         matches = []
